@@ -1,0 +1,33 @@
+// The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
+import { serveCommand } from './serve.js';
+import type { Command, PlannedCommand } from './types.js';
+import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
+
+export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, serveCommand];
+
+const STAGES = {
+  planning: 'fingerprint extraction, experiment planning and preprocessing are not built yet',
+  training: 'training needs the libtorch engine and the trainer, which are not built yet',
+  inference: 'the predictor (sliding window, mirroring, export) is not built yet',
+  evaluation: 'evaluation, postprocessing and ensembling are not built yet',
+  models: 'model install/export is not built yet',
+};
+
+/** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
+export const PLANNED: PlannedCommand[] = [
+  { name: 'extract_fingerprint', summary: 'dataset fingerprint', missing: STAGES.planning },
+  { name: 'plan_experiment', summary: 'experiment planning', missing: STAGES.planning },
+  { name: 'preprocess', summary: 'preprocessing', missing: STAGES.planning },
+  { name: 'plan_and_preprocess', summary: 'fingerprint + planning + preprocessing', missing: STAGES.planning },
+  { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
+  { name: 'predict', summary: 'segment images with a trained model', missing: STAGES.inference },
+  { name: 'predict_from_modelfolder', summary: 'segment images with a model folder', missing: STAGES.inference },
+  { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
+  { name: 'evaluate_folder', summary: 'metrics of predictions against references', missing: STAGES.evaluation },
+  { name: 'ensemble', summary: 'average probabilities of several predictions', missing: STAGES.evaluation },
+  { name: 'apply_postprocessing', summary: 'apply postprocessing.json to predictions', missing: STAGES.evaluation },
+  { name: 'install_pretrained_model_from_zip', summary: 'install a model zip', missing: STAGES.models },
+  { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
+  { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
+  { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },
+];
