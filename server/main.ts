@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
+import { listModels } from './models/repository.js';
 import { modelService } from './rpc/models.js';
 import { serviceDefinition } from './rpc/protos.js';
 import { serverInfoService } from './rpc/server-info.js';
@@ -63,6 +64,11 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
       await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
       logger.info({ event: 'stopped' }, 'stopped');
     })());
+  const models = listModels(config.roots.results);
+  logger.info(
+    { event: 'model_repository', folder: config.roots.results, models: models.length },
+    models.length === 0 ? `model repository ${config.roots.results} is empty` : `model repository: ${models.length} model(s)`,
+  );
   return { grpcPort, metricsPort: metrics?.port, health, stop };
 }
 
