@@ -1,6 +1,7 @@
 // Reads and validates a NIfTI-1/NIfTI-2 header (parsed by nifti-reader-js) into what the reader
 // needs: datatype, nnU-Net-ordered shape and spacing (as NibabelIO reports them), the best affine
 // (sform, else qform, else pixdim — nibabel's order), scaling and where the voxels lie.
+import { constants as bufferConstants } from 'node:buffer';
 import { isNIFTI, isNIFTI1, readHeader, type NIFTI1, type NIFTI2 } from 'nifti-reader-js';
 import { qformToAffine } from './nifti-affine.js';
 import { describeUnsupportedCode, datatypeByCode, type DatatypeInfo } from './nifti-types.js';
@@ -19,6 +20,8 @@ export interface NiftiHeaderInfo {
   affine: number[][];
   /** Byte offset of the first voxel. */
   voxOffset: number;
+  /** Byte offset just past the last voxel. */
+  end: number;
   /** Voxels including channels. */
   voxels: number;
   /** Linear scaling to apply, or undefined when the stored values are the values. */
@@ -52,17 +55,29 @@ export function parseNiftiHeader(bytes: Uint8Array, file: string, maxVoxels: num
     return fail(`unreadable NIfTI-${version} header (${(err as Error).message})`);
   }
 
+  // NIfTI-2 sizes are int64. The library's int64 reader sign-extends negatives twice and swaps the
+  // words of big-endian values, so we read dim[] and vox_offset ourselves.
+  const view = new DataView(prefix);
+  const int64 = (offset: number): number => Number(view.getBigInt64(offset, header.littleEndian));
+  const dim = version === 1 ? header.dims : Array.from({ length: 8 }, (_, i) => int64(16 + 8 * i));
+  const rawVoxOffset = version === 1 ? header.vox_offset : int64(168);
+
   const datatype = datatypeByCode(header.datatypeCode) ?? fail(describeUnsupportedCode(header.datatypeCode));
-  const dims = checkedDims(header.dims, fail);
+  const dims = checkedDims(dim, fail);
   const voxels = dims.reduce((n, d) => n * d, 1);
   if (!Number.isSafeInteger(voxels) || !Number.isSafeInteger(voxels * datatype.bytes)) {
     fail(`dimensions ${dims.join('x')} overflow (more than 2^53 voxels)`);
   }
   if (voxels > maxVoxels) throw new VolumeTooLargeError(file, voxels, maxVoxels);
 
-  const voxOffset = Math.floor(header.vox_offset);
+  const voxOffset = Math.floor(rawVoxOffset);
   if (!Number.isSafeInteger(voxOffset) || voxOffset < headerBytes) {
-    fail(`vox_offset ${header.vox_offset} lies inside the ${headerBytes}-byte header`);
+    fail(`vox_offset ${rawVoxOffset} lies inside the ${headerBytes}-byte header`);
+  }
+
+  const end = voxOffset + voxels * datatype.bytes;
+  if (end > bufferConstants.MAX_LENGTH) {
+    fail(`needs ${end} bytes in memory, more than the ${bufferConstants.MAX_LENGTH} one Node.js buffer can hold`);
   }
 
   return {
@@ -72,8 +87,9 @@ export function parseNiftiHeader(bytes: Uint8Array, file: string, maxVoxels: num
     shape: [dims[2] ?? 1, dims[1] ?? 1, dims[0]],
     channels: dims[3] ?? 1,
     spacing: spacingOf(header.pixDims, Math.min(dims.length, 3), fail),
-    affine: bestAffine(header, new DataView(prefix), version, fail),
+    affine: bestAffine(header, view, version, fail),
     voxOffset,
+    end,
     voxels,
     scaling: scalingOf(header.scl_slope, header.scl_inter, fail),
   };

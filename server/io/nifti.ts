@@ -1,7 +1,7 @@
 // NIfTI-1/NIfTI-2 reading (.nii, .nii.gz) and NIfTI-1 writing, matching nnU-Net's NibabelIO: arrays
 // in (channel, k, j, i) order with spacing reversed to match, the affine kept as stored for writing.
 // Departs from it by keeping the file's datatype (toFloat32 gives nnU-Net's float32) and by reading 4D.
-import { open, readFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { ImageFormatError } from './errors.js';
@@ -24,22 +24,37 @@ const DEFAULT_MAX_VOXELS = 1024 ** 3;
 /** Reads a .nii or .nii.gz file (gzip is recognised by its content, not the file name). */
 export async function readNifti(path: string, options: ReadOptions = {}): Promise<NiftiImage> {
   const maxVoxels = resolveMaxVoxels(options);
-  // For an uncompressed file, check the header before reading the rest, so an oversized or
-  // truncated file is refused without loading it. A .gz file is read whole: its header can only
-  // be checked after inflating, which decodeNifti does before inflating the voxels.
+  let bytes: Uint8Array;
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const head = new Uint8Array(Math.min(size, NIFTI2_HEADER_BYTES));
-    await handle.read(head, 0, head.length, 0);
-    if (!isGzip(head)) {
+    const head = await readRange(handle, Math.min(size, NIFTI2_HEADER_BYTES));
+    if (isGzip(head)) {
+      // The header of a .gz file can only be checked after inflating; decode does that before
+      // inflating the voxels.
+      bytes = await readRange(handle, size);
+    } else {
+      // Check the header first, so an oversized or truncated file is refused without loading it.
       const header = parseNiftiHeader(head, path, maxVoxels);
       checkLength(size, header, path);
+      bytes = await readRange(handle, header.end);
     }
   } finally {
     await handle.close();
   }
-  return decode(await readFile(path), path, maxVoxels, true);
+  return decode(bytes, path, maxVoxels, true);
+}
+
+/** The first `length` bytes of a file, read in pieces (fs.readFile stops at 2 GiB). */
+async function readRange(handle: FileHandle, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(out, filled, Math.min(length - filled, 2 ** 30), filled);
+    if (bytesRead === 0) break; // the file shrank meanwhile; decode reports the truncation
+    filled += bytesRead;
+  }
+  return out.subarray(0, filled);
 }
 
 /** Decodes the bytes of a .nii or .nii.gz file; `file` names it in errors. Never aliases `bytes`. */
@@ -65,7 +80,7 @@ function decode(bytes: Uint8Array, file: string, maxVoxels: number, owned: boole
   let header: NiftiHeaderInfo;
   if (isGzip(bytes)) {
     header = parseNiftiHeader(inflateHead(bytes, file), file, maxVoxels);
-    raw = inflateAll(bytes, file, header.voxOffset + header.voxels * header.datatype.bytes);
+    raw = inflateAll(bytes, file, header.end);
     owned = true;
   } else {
     header = parseNiftiHeader(bytes, file, maxVoxels);
@@ -99,9 +114,8 @@ function isGzip(bytes: Uint8Array): boolean {
 }
 
 function checkLength(available: number, header: NiftiHeaderInfo, file: string): void {
-  const needed = header.voxOffset + header.voxels * header.datatype.bytes;
-  if (available < needed) {
-    throw new ImageFormatError(file, `truncated: the header declares ${needed} bytes, the data has ${available}`);
+  if (available < header.end) {
+    throw new ImageFormatError(file, `truncated: the header declares ${header.end} bytes, the data has ${available}`);
   }
 }
 
