@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # System packages the build and the tests use:
 #   libtorch-dev, libopenblas0-pthread  the training engine (native binding over libtorch)
 #   python3-numpy, python3-scipy        tests cross-check .npy/.npz files and resampling with numpy/scipy
+#   python3-torch                       tests read checkpoints against PyTorch; benchmark baselines
 #   g++ make python3                    node-gyp builds the binding
-PACKAGES=(g++ make python3 python3-numpy python3-scipy libtorch-dev libopenblas0-pthread)
+PACKAGES=(g++ make python3 python3-numpy python3-scipy python3-torch libtorch-dev libopenblas0-pthread)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

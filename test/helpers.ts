@@ -1,4 +1,5 @@
 // Shared test helpers: temporary folders and the read-only real data in ../shared.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -19,4 +20,20 @@ export function copyHippocampus(rawRoot: string, folderName = 'Dataset004_Hippoc
   const target = join(rawRoot, folderName);
   cpSync(HIPPOCAMPUS, target, { recursive: true });
   return target;
+}
+
+/** Debian's Python (the first python3 on PATH may be another one without Debian's packages). */
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+/** True when Debian's Python can import every module named. */
+export function pythonHas(...modules: string[]): boolean {
+  const r = spawnSync(DEBIAN_PYTHON, ['-c', modules.map((m) => `import ${m}`).join('; ')], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** Runs a Python script with Debian's Python; returns stdout as a Buffer, throws with stderr on failure. */
+export function runPython(script: string, args: string[] = []): Buffer {
+  const r = spawnSync(DEBIAN_PYTHON, ['-c', script, ...args], { maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr.toString()}`);
+  return r.stdout;
 }
