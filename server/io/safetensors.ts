@@ -78,7 +78,7 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): { tenso
     if (!Array.isArray(offsets) || offsets.length !== 2 || !(offsets[0] <= offsets[1]) || offsets[1] > dataLength) fail(`tensor ${name}: data_offsets outside the file`);
     const numel = shape.reduce((a, b) => a * b, 1);
     if (offsets[1] - offsets[0] !== numel * BYTES[dtype]) fail(`tensor ${name}: ${offsets[1] - offsets[0]} bytes for shape [${shape}] of ${dtype}`);
-    const copy = bytes.slice(dataStart + offsets[0], dataStart + offsets[1]);
+    const copy = new Uint8Array(bytes.subarray(dataStart + offsets[0], dataStart + offsets[1])); // a copy, aligned (Buffer.slice would share memory)
     tensors[name] = { dtype, shape, data: new CTORS[dtype](copy.buffer) };
   }
   return { tensors, metadata };

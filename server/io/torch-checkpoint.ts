@@ -67,7 +67,7 @@ const STORAGE_DTYPES: Record<string, [TorchDtype, number]> = {
 
 function typedView(dtype: TorchDtype, bytes: Uint8Array): TorchArray {
   // Copy to an aligned buffer; zip members are not aligned for multi-byte views.
-  const buf = bytes.slice().buffer;
+  const buf = new Uint8Array(bytes).buffer;
   switch (dtype) {
     case 'float32': return new Float32Array(buf);
     case 'float64': return new Float64Array(buf);
