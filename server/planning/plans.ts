@@ -172,8 +172,9 @@ export function parsePlans(json: unknown, file?: string): Plans {
   if (!isRecord(configs) || Object.keys(configs).length === 0) fail(file, 'configurations', 'must be a non-empty object of named configurations');
   for (const [name, c] of Object.entries(configs)) {
     if (!isRecord(c)) fail(file, `configurations.${name}`, 'must be an object');
-    if (!('architecture' in c) && 'UNet_class_name' in c) configs[name] = convertLegacyConfiguration(c, `configurations.${name}`, file);
-    validateStoredConfiguration(configs[name], `configurations.${name}`, file);
+    const stored = !('architecture' in c) && 'UNet_class_name' in c ? convertLegacyConfiguration(c, `configurations.${name}`, file) : (c as StoredConfiguration);
+    configs[name] = stored;
+    validateStoredConfiguration(stored, `configurations.${name}`, file);
   }
   const plans = raw as Plans;
   // Resolving every configuration now reports a missing key or an inheritance cycle at load time.
