@@ -1,0 +1,312 @@
+// Resampling to a target shape as nnU-Net v2's resample_data_or_seg_to_shape (default_resampling.py):
+// cubic B-spline images clipped to the input range, label-wise linear segmentations (>= 0.5, ascending
+// labels), and the separate-z rule (in-plane order `order`, then `order_z` along the coarse axis when
+// the spacing anisotropy exceeds 3). Departures: work is done axis by axis (same result to ~1e-16)
+// and shrinking axes first; logits stay float32 where nnU-Net would carry float16.
+import { planAxis, resampleAxis, type InterpolationOrder } from './interpolation.js';
+
+export type Shape3 = readonly [number, number, number] | readonly number[];
+
+/** nnU-Net's ANISO_THRESHOLD. */
+export const ANISOTROPY_THRESHOLD = 3;
+
+export interface ResampleOptions {
+  /** Order of the full (or in-plane, for separate z) interpolation: 3 cubic, 1 linear, 0 nearest. */
+  order: InterpolationOrder;
+  /** Order along the coarse axis in separate-z mode. */
+  orderZ: InterpolationOrder;
+  /** null/undefined: decide by the anisotropy rule. */
+  forceSeparateZ?: boolean | null;
+  anisotropyThreshold?: number;
+}
+
+/** The `resampling_fn_*_kwargs` of a plans configuration. */
+export interface ResamplingKwargs {
+  is_seg?: boolean;
+  order?: number;
+  order_z?: number;
+  force_separate_z?: boolean | null;
+}
+
+export function resampleOptionsFromKwargs(kwargs: ResamplingKwargs, defaults: { order: InterpolationOrder }): ResampleOptions {
+  return {
+    order: checkOrder(kwargs.order ?? defaults.order, 'order'),
+    orderZ: checkOrder(kwargs.order_z ?? 0, 'order_z'),
+    forceSeparateZ: kwargs.force_separate_z ?? null,
+  };
+}
+
+function checkOrder(order: number, what: string): InterpolationOrder {
+  if (order === 0 || order === 1 || order === 3) return order;
+  throw new RangeError(`resampling ${what} ${order} is not supported (0, 1 and 3 are)`);
+}
+
+/** Python's round(): halves go to the even neighbour. */
+export function pythonRound(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+function checkSpacing(spacing: readonly number[], what: string): void {
+  for (const s of spacing) {
+    if (!(Number.isFinite(s) && s > 0)) throw new RangeError(`${what} spacing [${spacing.join(', ')}] must be finite and positive`);
+  }
+}
+
+/** `int(round(old_spacing / new_spacing * old_shape))` per axis, in nnU-Net's operation order. */
+export function computeNewShape(shape: Shape3, oldSpacing: readonly number[], newSpacing: readonly number[]): number[] {
+  if (shape.length !== oldSpacing.length || shape.length !== newSpacing.length) {
+    throw new RangeError(`shape ${shape.length}D, spacing ${oldSpacing.length}D and target spacing ${newSpacing.length}D differ`);
+  }
+  checkSpacing(oldSpacing, 'current');
+  checkSpacing(newSpacing, 'target');
+  const out = shape.map((n, i) => pythonRound((oldSpacing[i] / newSpacing[i]) * n));
+  if (out.some((n) => n < 1)) {
+    throw new RangeError(
+      `resampling shape [${shape.join(', ')}] from spacing [${oldSpacing.join(', ')}] to [${newSpacing.join(', ')}] ` +
+        `gives [${out.join(', ')}]: the image is thinner than half a target voxel`,
+    );
+  }
+  return out;
+}
+
+export interface SeparateZ {
+  separateZ: boolean;
+  /** The coarse axis when separateZ. */
+  axis: number | undefined;
+}
+
+const lowResAxes = (spacing: readonly number[]): number[] => {
+  const max = Math.max(...spacing);
+  return spacing.flatMap((s, i) => (s === max ? [i] : []));
+};
+
+const anisotropic = (spacing: readonly number[], threshold: number) => Math.max(...spacing) / Math.min(...spacing) > threshold;
+
+/** nnU-Net's determine_do_sep_z_and_axis. */
+export function determineSeparateZ(
+  forceSeparateZ: boolean | null | undefined,
+  currentSpacing: readonly number[],
+  newSpacing: readonly number[],
+  threshold = ANISOTROPY_THRESHOLD,
+): SeparateZ {
+  let separateZ: boolean;
+  let axes: number[] | undefined;
+  if (forceSeparateZ !== null && forceSeparateZ !== undefined) {
+    separateZ = forceSeparateZ;
+    axes = forceSeparateZ ? lowResAxes(currentSpacing) : undefined;
+  } else if (anisotropic(currentSpacing, threshold)) {
+    separateZ = true;
+    axes = lowResAxes(currentSpacing);
+  } else if (anisotropic(newSpacing, threshold)) {
+    separateZ = true;
+    axes = lowResAxes(newSpacing);
+  } else {
+    separateZ = false;
+  }
+  // Two or three axes sharing the coarsest spacing (e.g. 0.24 x 1.25 x 1.25) means no single slice axis.
+  if (axes !== undefined && axes.length !== 1) separateZ = false;
+  return { separateZ, axis: separateZ ? axes?.[0] : undefined };
+}
+
+const product = (s: readonly number[]) => s.reduce((p, n) => p * n, 1);
+
+/**
+ * Resamples a volume along `axes` to `newShape` with one separable pass per axis whose length
+ * changes, most-shrinking axis first so the intermediate volumes stay small. Returns `src` itself
+ * when nothing changes.
+ */
+export function resampleVolume(src: Float64Array, shape: Shape3, newShape: Shape3, order: InterpolationOrder, axes: readonly number[]): Float64Array {
+  const todo = axes.filter((a) => shape[a] !== newShape[a]).sort((a, b) => newShape[a] / shape[a] - newShape[b] / shape[b]);
+  let cur = src;
+  const dims = [...shape];
+  for (const a of todo) {
+    const inDims = [...dims];
+    dims[a] = newShape[a];
+    const next = new Float64Array(product(dims));
+    resampleAxis(cur, inDims, a, planAxis(inDims[a], newShape[a], order), next);
+    cur = next;
+  }
+  return cur;
+}
+
+function withAxis(dims: readonly number[], axis: number, n: number): number[] {
+  const d = [...dims];
+  d[axis] = n;
+  return d;
+}
+
+function checkShapes(length: number, channels: number, shape: Shape3, newShape: Shape3): void {
+  if (shape.length !== 3 || newShape.length !== 3) throw new RangeError('resampling expects 3D shapes (x, y, z)');
+  for (const n of [...shape, ...newShape]) {
+    if (!(Number.isSafeInteger(n) && n >= 1)) throw new RangeError(`invalid shape [${shape.join(', ')}] -> [${newShape.join(', ')}]`);
+  }
+  if (length !== channels * product(shape)) {
+    throw new RangeError(`array of ${length} values does not hold ${channels} channel(s) of shape [${shape.join(', ')}]`);
+  }
+}
+
+const sameShape = (a: Shape3, b: Shape3) => a.length === b.length && a.every((n, i) => n === b[i]);
+
+/**
+ * Images, probabilities or logits `(c, x, y, z)` to `newShape` (resample_data_or_seg_to_shape with
+ * is_seg=False). Cubic/linear output is clipped to the input's range: the whole channel, or each
+ * slice in separate-z mode, as skimage's resize(clip=True) does per call. Unchanged shape returns
+ * `data` itself, as nnU-Net does.
+ */
+export function resampleDataToShape(
+  data: Float32Array,
+  channels: number,
+  shape: Shape3,
+  newShape: Shape3,
+  currentSpacing: readonly number[],
+  newSpacing: readonly number[],
+  options: ResampleOptions,
+): Float32Array {
+  checkShapes(data.length, channels, shape, newShape);
+  if (sameShape(shape, newShape)) return data;
+  const { separateZ, axis } = determineSeparateZ(options.forceSeparateZ, currentSpacing, newSpacing, options.anisotropyThreshold);
+  const nIn = product(shape);
+  const nOut = product(newShape);
+  const out = new Float32Array(channels * nOut);
+  for (let c = 0; c < channels; c++) {
+    const channel = data.subarray(c * nIn, (c + 1) * nIn);
+    const x = Float64Array.from(channel);
+    let result: Float64Array;
+    if (!separateZ || axis === undefined) {
+      result = resampleVolume(x, shape, newShape, options.order, [0, 1, 2]);
+      const [lo, hi] = minMax(channel, 0, nIn);
+      clip(result, lo, hi);
+    } else {
+      const inPlane = [0, 1, 2].filter((a) => a !== axis);
+      const midShape = withAxis(newShape, axis, shape[axis]);
+      result = resampleVolume(x, shape, midShape, options.order, inPlane);
+      if (result !== x) clipSlices(result, midShape, axis, channel, shape);
+      result = resampleVolume(result, midShape, newShape, options.orderZ, [axis]);
+    }
+    for (let i = 0; i < nOut; i++) out[c * nOut + i] = result[i];
+  }
+  return out;
+}
+
+function minMax(a: ArrayLike<number>, from: number, to: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = from; i < to; i++) {
+    const v = a[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function clip(a: Float64Array, lo: number, hi: number, from = 0, to = a.length): void {
+  for (let i = from; i < to; i++) {
+    const v = a[i];
+    if (v < lo) a[i] = lo;
+    else if (v > hi) a[i] = hi;
+  }
+}
+
+/** Clips every slice along `axis` of `out` to the range of the same slice of `input`. */
+function clipSlices(out: Float64Array, outShape: Shape3, axis: number, input: ArrayLike<number>, inShape: Shape3): void {
+  const slices = inShape[axis];
+  const lo = new Float64Array(slices).fill(Infinity);
+  const hi = new Float64Array(slices).fill(-Infinity);
+  forEachVoxel(inShape, axis, (i, s) => {
+    const v = input[i];
+    if (v < lo[s]) lo[s] = v;
+    if (v > hi[s]) hi[s] = v;
+  });
+  forEachVoxel(outShape, axis, (i, s) => {
+    const v = out[i];
+    if (v < lo[s]) out[i] = lo[s];
+    else if (v > hi[s]) out[i] = hi[s];
+  });
+}
+
+/** Visits every voxel of a C-order 3D volume with its flat index and its index along `axis`. */
+function forEachVoxel(shape: Shape3, axis: number, visit: (index: number, slice: number) => void): void {
+  const [n0, n1, n2] = shape;
+  let i = 0;
+  for (let a = 0; a < n0; a++) {
+    for (let b = 0; b < n1; b++) {
+      const s = axis === 0 ? a : b;
+      if (axis === 2) for (let c = 0; c < n2; c++, i++) visit(i, c);
+      else for (let c = 0; c < n2; c++, i++) visit(i, s);
+    }
+  }
+}
+
+export type LabelArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array;
+
+/** Sorted distinct values of a label map. */
+export function uniqueLabels(seg: ArrayLike<number>): number[] {
+  const seen = new Set<number>();
+  for (let i = 0; i < seg.length; i++) seen.add(seg[i]);
+  return [...seen].sort((a, b) => a - b);
+}
+
+/**
+ * A segmentation (one channel) to `newShape` (resample_data_or_seg_to_shape with is_seg=True):
+ * label-wise resampling of each binary mask with `order`, voxels >= 0.5 take the label, labels in
+ * ascending order so later ones win, 0 where none reaches 0.5. Separate z: label-wise in plane,
+ * then nearest (order_z 0) or label-wise `order_z` (> 0.5) along the coarse axis.
+ */
+export function resampleSegToShape(
+  seg: LabelArray,
+  shape: Shape3,
+  newShape: Shape3,
+  currentSpacing: readonly number[],
+  newSpacing: readonly number[],
+  options: ResampleOptions,
+): Int16Array {
+  checkShapes(seg.length, 1, shape, newShape);
+  if (sameShape(shape, newShape)) return Int16Array.from(seg);
+  const { separateZ, axis } = determineSeparateZ(options.forceSeparateZ, currentSpacing, newSpacing, options.anisotropyThreshold);
+  const labels = Float64Array.from(seg);
+  if (!separateZ || axis === undefined) return toInt16(labelwise(labels, shape, newShape, options.order, [0, 1, 2], 'atLeastHalf'));
+  const midShape = withAxis(newShape, axis, shape[axis]);
+  const inPlane = [0, 1, 2].filter((a) => a !== axis);
+  const mid = sameShape(shape, midShape) ? labels : labelwise(labels, shape, midShape, options.order, inPlane, 'atLeastHalf');
+  if (midShape[axis] === newShape[axis]) return toInt16(mid);
+  if (options.orderZ === 0) return toInt16(resampleVolume(mid, midShape, newShape, 0, [axis]));
+  // nnU-Net rounds the interpolated mask and keeps values > 0.5, i.e. strictly above one half.
+  return toInt16(labelwise(mid, midShape, newShape, options.orderZ, [axis], 'aboveHalf'));
+}
+
+function labelwise(
+  labels: Float64Array,
+  shape: Shape3,
+  newShape: Shape3,
+  order: InterpolationOrder,
+  axes: readonly number[],
+  rule: 'atLeastHalf' | 'aboveHalf',
+): Float64Array {
+  if (order === 0) return resampleVolume(labels, shape, newShape, 0, axes);
+  const out = new Float64Array(product(newShape));
+  const values = uniqueLabels(labels);
+  const hasNegative = values.some((l) => l < 0);
+  const mask = new Float64Array(labels.length);
+  for (const label of values) {
+    // Zero is the initial value; it only has to be painted when it can overwrite a negative label.
+    if (label === 0 && !hasNegative) continue;
+    for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === label ? 1 : 0;
+    const r = resampleVolume(mask, shape, newShape, order, axes);
+    if (rule === 'atLeastHalf') {
+      for (let i = 0; i < r.length; i++) if (r[i] >= 0.5) out[i] = label;
+    } else {
+      for (let i = 0; i < r.length; i++) if (r[i] > 0.5) out[i] = label;
+    }
+  }
+  return out;
+}
+
+function toInt16(a: Float64Array): Int16Array {
+  const out = new Int16Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i];
+  return out;
+}
