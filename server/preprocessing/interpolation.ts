@@ -6,8 +6,8 @@
 
 /** scipy pads the input by this many edge values before the spline prefilter in mode 'nearest'. */
 export const SPLINE_PAD = 12;
-/** Pole of the cubic B-spline prefilter, sqrt(3) - 2, as the literal scipy uses. */
-export const CUBIC_POLE = -0.267949192431122706472553658494127633;
+/** Pole of the cubic B-spline prefilter, sqrt(3) - 2: the double nearest scipy's 36-digit literal (Math.sqrt(3) - 2 is one ulp off). */
+export const CUBIC_POLE = -0.2679491924311227;
 /** Overall gain of the cubic prefilter, computed as scipy does: (1 - z)(1 - 1/z) = 6 up to rounding. */
 export const CUBIC_GAIN = (1 - CUBIC_POLE) * (1 - 1 / CUBIC_POLE);
 /**
