@@ -92,13 +92,13 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-
         assert.equal(ints.dtype, 'int64');
         assert.equal(ints.mul(2).dtype, 'int64');
         assert.equal(ints.div(2).dtype, 'float32');
-        assert.deepEqual(Array.from(ints.gt(1).data()), [0, 0, 1, 1]);
+        assert.deepEqual(Array.from(ints.gt(1).data() as Uint8Array), [0, 0, 1, 1]);
         assert.deepEqual(Array.from(a.clamp(1.5, 2.5).toFloat32Array()), [1.5, 2, 2.5]);
         const m = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
         assert.deepEqual(Array.from(m.sum(1).toFloat32Array()), [6, 15]);
         assert.deepEqual(m.mean(0, true).shape, [1, 3]);
         assert.deepEqual(Array.from(m.max(1).toFloat32Array()), [3, 6]);
-        assert.deepEqual(Array.from(m.argmax(1).data()), [2n, 2n]);
+        assert.deepEqual(Array.from(m.argmax(1).data() as BigInt64Array), [2n, 2n]);
         assert.deepEqual(Array.from(m.matmul(m.transpose(0, 1)).toFloat32Array()), [14, 32, 32, 77]);
       });
     });
@@ -167,7 +167,7 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-
         const ignoring = tensor(new Int32Array([0, -100, 2]), [3], { dtype: 'int64' });
         const p = picked.toFloat32Array();
         close([F.nllLoss(logp, ignoring).item()], [(p[0] + p[2]) / 2]);
-        assert.deepEqual(Array.from(F.oneHot(target, 3).data()), [1n, 0n, 0n, 0n, 1n, 0n, 0n, 0n, 1n]);
+        assert.deepEqual(Array.from(F.oneHot(target, 3).data() as BigInt64Array), [1n, 0n, 0n, 0n, 1n, 0n, 0n, 0n, 1n]);
       });
     });
 
