@@ -32,8 +32,8 @@ export function pythonHas(...modules: string[]): boolean {
 }
 
 /** Runs a Python script with Debian's Python; returns stdout as a Buffer, throws with stderr on failure. */
-export function runPython(script: string, args: string[] = []): Buffer {
-  const r = spawnSync(DEBIAN_PYTHON, ['-c', script, ...args], { maxBuffer: 1 << 30 });
+export function runPython(script: string, args: string[] = [], input?: Uint8Array): Buffer {
+  const r = spawnSync(DEBIAN_PYTHON, ['-c', script, ...args], { maxBuffer: 1 << 30, input });
   if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr.toString()}`);
   return r.stdout;
 }
