@@ -3,6 +3,7 @@
 // labels), and the separate-z rule (in-plane order `order`, then `order_z` along the coarse axis when
 // the spacing anisotropy exceeds 3). Departures: work is done axis by axis (same result to ~1e-16)
 // and shrinking axes first; logits stay float32 where nnU-Net would carry float16.
+import type { ResamplingKwargs } from '../planning/plans.js';
 import { planAxis, resampleAxis, type InterpolationOrder } from './interpolation.js';
 
 export type Shape3 = readonly [number, number, number] | readonly number[];
@@ -20,15 +21,8 @@ export interface ResampleOptions {
   anisotropyThreshold?: number;
 }
 
-/** The `resampling_fn_*_kwargs` of a plans configuration. */
-export interface ResamplingKwargs {
-  is_seg?: boolean;
-  order?: number;
-  order_z?: number;
-  force_separate_z?: boolean | null;
-}
-
-export function resampleOptionsFromKwargs(kwargs: ResamplingKwargs, defaults: { order: InterpolationOrder }): ResampleOptions {
+/** Options from a configuration's `resampling_fn_*_kwargs`. */
+export function resampleOptionsFromKwargs(kwargs: Partial<ResamplingKwargs>, defaults: { order: InterpolationOrder }): ResampleOptions {
   return {
     order: checkOrder(kwargs.order ?? defaults.order, 'order'),
     orderZ: checkOrder(kwargs.order_z ?? 0, 'order_z'),
