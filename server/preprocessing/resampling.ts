@@ -304,3 +304,19 @@ function toInt16(a: Float64Array): Int16Array {
   for (let i = 0; i < a.length; i++) out[i] = a[i];
   return out;
 }
+
+/**
+ * Export (REFERENCE §7.6): logits `(K, x, y, z)` from the network grid back to the cropped raw
+ * grid with the configuration's `resampling_fn_probabilities_kwargs` (linear, order_z 0).
+ */
+export function resampleLogitsToShape(
+  logits: Float32Array,
+  channels: number,
+  shape: Shape3,
+  newShape: Shape3,
+  currentSpacing: readonly number[],
+  newSpacing: readonly number[],
+  kwargs: Partial<ResamplingKwargs>,
+): Float32Array {
+  return resampleDataToShape(logits, channels, shape, newShape, currentSpacing, newSpacing, resampleOptionsFromKwargs(kwargs, { order: 1 }));
+}

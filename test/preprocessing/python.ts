@@ -44,3 +44,21 @@ export function pythonReference(input: NdArray, args: ReferenceArgs): NdArray {
     cleanup();
   }
 }
+
+/**
+ * Runs a Python snippet with numpy as `np`, the given arrays loaded by name, and returns the array
+ * it assigns to `out` (saved as float32 unless it has another dtype).
+ */
+export function pythonEval(code: string, arrays: Record<string, NdArray>): NdArray {
+  const { dir, cleanup } = tempDir('nnunet-py-');
+  try {
+    const loads = Object.keys(arrays).map((name) => `${name} = np.load(${JSON.stringify(join(dir, `${name}.npy`))})`);
+    for (const [name, a] of Object.entries(arrays)) writeFileSync(join(dir, `${name}.npy`), encodeNpy(a));
+    const script = ['import numpy as np', ...loads, code, `np.save(${JSON.stringify(join(dir, 'out.npy'))}, np.asarray(out))`].join('\n');
+    const r = spawnSync(PYTHON, ['-c', script], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`python failed: ${r.stderr || r.error}`);
+    return decodeNpy(readFileSync(join(dir, 'out.npy')));
+  } finally {
+    cleanup();
+  }
+}
