@@ -212,13 +212,16 @@ export function configurationNames(plans: Plans): string[] {
   return Object.keys(plans.configurations);
 }
 
-/** Numbers nnU-Net writes as Python floats; everything else integral is an int. */
-export function plansFloatPath(path: JsonPath): boolean {
-  const [top, , key] = path;
+/**
+ * Numbers nnU-Net writes as Python floats; everything else integral is an int. Median sizes are
+ * np.median floats, except in 3d_lowres where the planner rounds them to ints (`intMedianConfigs`).
+ */
+export function plansFloatPath(path: JsonPath, intMedianConfigs: ReadonlySet<string> = new Set()): boolean {
+  const [top, name, key] = path;
   if (top === 'original_median_spacing_after_transp' || top === 'foreground_intensity_properties_per_channel') return true;
   if (top !== 'configurations') return false;
-  // Spacings and median sizes come from np.percentile / np.median, hence floats.
-  if (key === 'spacing' || key === 'median_image_size_in_voxels') return true;
+  if (key === 'spacing') return true;
+  if (key === 'median_image_size_in_voxels') return !intMedianConfigs.has(String(name));
   return path[path.length - 1] === 'eps';
 }
 
@@ -227,7 +230,12 @@ export function formatPlans(plans: Plans): string {
   const ordered: Record<string, unknown> = {};
   for (const key of PLANS_KEY_ORDER) ordered[key] = plans[key];
   for (const [key, value] of Object.entries(plans)) if (!(key in ordered)) ordered[key] = value;
-  return toPythonJson(ordered, { isFloat: plansFloatPath });
+  const lowres = new Set(
+    Object.entries(plans.configurations)
+      .filter(([, c]) => typeof c.data_identifier === 'string' && c.data_identifier.endsWith('_3d_lowres') && (c.median_image_size_in_voxels ?? []).every(Number.isInteger))
+      .map(([name]) => name),
+  );
+  return toPythonJson(ordered, { isFloat: (path) => plansFloatPath(path, lowres) });
 }
 
 /** Reads and validates a plans file. */

@@ -55,6 +55,14 @@ function pythonString(s: string): string {
   return out + '"';
 }
 
+const INT_KEY = /^(0|-?[1-9]\d*)$/;
+
+/** sort_keys order: nnU-Net's int keys (channel indices) sort numerically, strings by code point. */
+function pythonKeyOrder(a: string, b: string): number {
+  if (INT_KEY.test(a) && INT_KEY.test(b)) return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Serialises `value` like Python's json.dumps(value, indent=4[, sort_keys=True]). */
 export function toPythonJson(value: unknown, options: PythonJsonOptions = {}): string {
   const isFloat = options.isFloat ?? (() => false);
@@ -72,7 +80,7 @@ export function toPythonJson(value: unknown, options: PythonJsonOptions = {}): s
     if (typeof v === 'object') {
       let keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined);
       if (keys.length === 0) return '{}';
-      if (options.sortKeys) keys = keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (options.sortKeys) keys = keys.sort(pythonKeyOrder);
       const items = keys.map((k) => `${inner}${pythonString(k)}: ${write((v as Record<string, unknown>)[k], [...path, k], inner)}`);
       return `{\n${items.join(',\n')}\n${indent}}`;
     }

@@ -1,0 +1,91 @@
+// numpy's legacy RandomState stream (MT19937 seeded with init_genrand) and its `randint`, so that
+// the fingerprint's foreground sampling (`RandomState(1234).choice(x, n, replace=True)`) draws the
+// very same voxels nnU-Net draws. Only the bounded-integer path nnU-Net uses is implemented.
+
+const N = 624;
+const M = 397;
+
+export class RandomState {
+  private readonly mt = new Uint32Array(N);
+  private index = N;
+
+  constructor(seed: number) {
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`seed must be an integer in [0, 2**32 - 1], got ${seed}`);
+    const mt = this.mt;
+    mt[0] = seed >>> 0;
+    for (let i = 1; i < N; i++) {
+      const prev = mt[i - 1] ^ (mt[i - 1] >>> 30);
+      mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
+    }
+  }
+
+  private twist(): void {
+    const mt = this.mt;
+    for (let i = 0; i < N; i++) {
+      const y = (mt[i] & 0x80000000) | (mt[(i + 1) % N] & 0x7fffffff);
+      let v = mt[(i + M) % N] ^ (y >>> 1);
+      if (y & 1) v ^= 0x9908b0df;
+      mt[i] = v >>> 0;
+    }
+    this.index = 0;
+  }
+
+  /** genrand_int32: the next 32-bit output of the generator. */
+  nextUint32(): number {
+    if (this.index >= N) this.twist();
+    let y = this.mt[this.index++];
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /**
+   * `randint(low, high, size)` for ranges below 2**32, filling `out`: legacy numpy draws a 32-bit
+   * number, masks it to the smallest covering power of two and rejects values above the range.
+   */
+  randintInto(low: number, high: number, out: Uint32Array | Int32Array | Float64Array): void {
+    const range = high - low - 1;
+    if (!Number.isInteger(range) || range < 0) throw new RangeError(`randint needs low < high, got ${low}, ${high}`);
+    if (range > 0xffffffff) throw new RangeError('randint ranges of 2**32 or more are not implemented');
+    if (range === 0) {
+      out.fill(low);
+      return;
+    }
+    let mask = range;
+    mask |= mask >>> 1;
+    mask |= mask >>> 2;
+    mask |= mask >>> 4;
+    mask |= mask >>> 8;
+    mask |= mask >>> 16;
+    mask >>>= 0;
+    for (let i = 0; i < out.length; i++) {
+      let v: number;
+      do v = (this.nextUint32() & mask) >>> 0;
+      while (v > range);
+      out[i] = low + v;
+    }
+  }
+
+  /**
+   * How often each of 0..high-1 comes up in `randint(0, high, size)`: the sampling of
+   * `choice(x, size, replace=True)` without materialising the indices.
+   */
+  randintCounts(high: number, size: number): Uint32Array {
+    const counts = new Uint32Array(high);
+    const chunk = new Uint32Array(Math.min(size, 1 << 16));
+    for (let done = 0; done < size; done += chunk.length) {
+      const part = size - done < chunk.length ? chunk.subarray(0, size - done) : chunk;
+      this.randintInto(0, high, part);
+      for (let i = 0; i < part.length; i++) counts[part[i]]++;
+    }
+    return counts;
+  }
+
+  randint(low: number, high: number, size: number): Float64Array {
+    const out = new Float64Array(size);
+    this.randintInto(low, high, out);
+    return out;
+  }
+}
