@@ -4,6 +4,7 @@
 // imported by scripts/build-native.mjs.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const SYSTEM_PREFIXES = ['/usr', '/usr/local'];

@@ -76,6 +76,7 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-
         assert.deepEqual(Array.from(b.data() as Uint8Array), [0, 1, 1]);
 
         assert.deepEqual(Array.from(fromI32.toFloat32Array()), [7, -8, 9]);
+        assert.deepEqual(Array.from(tensor([2 ** 24 + 1], [1], { dtype: 'int64' }).data() as BigInt64Array), [16777217n]);
         assert.equal(f32.sum().item(), 17.75);
         assert.equal(f32.to('float64').dtype, 'float64');
       });

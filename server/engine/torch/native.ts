@@ -3,6 +3,7 @@
 // Also declares the binding's raw interface: handles are opaque, ops are looked up by name.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -194,6 +195,11 @@ function load(): NativeTorch {
   }
   try {
     loaded = createRequire(import.meta.url)(file) as NativeTorch;
+    // Debian's OpenMP libtorch starts with one intra-op thread unless OMP_NUM_THREADS is set;
+    // PyTorch uses every core by default, and convolutions scale with them.
+    if (!process.env.OMP_NUM_THREADS && loaded.getNumThreads() < availableParallelism()) {
+      loaded.setNumThreads(availableParallelism());
+    }
     return loaded;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);

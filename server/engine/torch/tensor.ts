@@ -445,8 +445,10 @@ function arrayDType(data: TypedArray): DType {
  * array's; a different one converts (Int32Array -> 'int64', Uint8Array -> 'bool', number[] -> float32).
  */
 export function tensor(data: TypedArray | number[], shape?: number[], opts: FactoryOptions = {}): Tensor {
-  const arr = Array.isArray(data) ? Float32Array.from(data) : data;
-  const dtype = opts.dtype ?? arrayDType(arr);
+  // number[] goes through float64 when the target needs more than float32's 24-bit mantissa.
+  const wide = opts.dtype === 'float64' || opts.dtype === 'int64' || opts.dtype === 'int32';
+  const arr = Array.isArray(data) ? (wide ? Float64Array.from(data) : Float32Array.from(data)) : data;
+  const dtype = opts.dtype ?? (Array.isArray(data) ? 'float32' : arrayDType(arr));
   let h = lib().fromArray(arr, shape ?? [arr.length], dtype);
   if (opts.device && opts.device !== 'cpu') {
     const moved = lib().to(h, null, opts.device, false);
