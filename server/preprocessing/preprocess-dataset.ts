@@ -55,6 +55,12 @@ export function resolveNumProcesses(configurations: readonly string[], numProces
   return list;
 }
 
+/**
+ * The worker module: preprocess-worker.js in dist/; from the TypeScript sources (under tsx) a small
+ * .mjs entry that loads the .ts worker through tsx, because worker threads do not inherit tsx's loader.
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './preprocess-worker.dev.mjs' : './preprocess-worker.js', import.meta.url).href;
+
 const KNOWN_ERRORS = new Set(['DatasetError', 'ImageFormatError', 'VolumeTooLargeError']);
 
 async function runCases(tasks: CaseTask[], np: number, onDone: (s: CaseSummary) => void): Promise<void> {
@@ -64,7 +70,7 @@ async function runCases(tasks: CaseTask[], np: number, onDone: (s: CaseSummary) 
     return;
   }
   const pool = new Piscina<CaseTask, CaseOutcome>({
-    filename: new URL('./preprocess-worker.js', import.meta.url).href,
+    filename: WORKER_URL,
     minThreads: threads,
     maxThreads: threads,
   });
