@@ -228,7 +228,7 @@ export abstract class UNet extends Module {
 
   private run(x: Tensor, deepSupervision: boolean): Tensor[] {
     const bad = x.shape.slice(2).findIndex((s, i) => s % this.spatialDivisor[i] !== 0);
-    if (x.ndim !== this.dims + 2 || bad >= 0) {
+    if (x.ndim !== this.dims + 2 || x.shape[1] !== this.inputChannels || bad >= 0) {
       throw new Error(
         `input [${x.shape.join(', ')}] must be [N, ${this.inputChannels}, ...${this.dims} spatial sizes divisible by [${this.spatialDivisor.join(', ')}]]`,
       );
