@@ -371,3 +371,26 @@ export function float16ToFloat32(src: Uint16Array): Float32Array {
   }
   return out;
 }
+
+let halfTable: Float32Array | undefined;
+
+/**
+ * Rounds every value to float16 precision in place (float32 storage), as a cast to half and back.
+ * Inference uses it to reproduce nnU-Net's float16 accumulators exactly.
+ */
+export function roundToHalfInPlace(a: Float32Array): Float32Array {
+  halfTable ??= float16ToFloat32(Uint16Array.from({ length: 65536 }, (_, i) => i));
+  const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  for (let i = 0; i < a.length; i++) a[i] = halfTable[halfBits(bits[i])];
+  return a;
+}
+
+const scratch = new Float32Array(1);
+const scratchBits = new Uint32Array(scratch.buffer);
+
+/** One value rounded as torch computes `half_tensor op= float`: to float32 first, then to float16. */
+export function roundToHalfValue(v: number): number {
+  halfTable ??= float16ToFloat32(Uint16Array.from({ length: 65536 }, (_, i) => i));
+  scratch[0] = v;
+  return halfTable[halfBits(scratchBits[0])];
+}

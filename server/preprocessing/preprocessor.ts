@@ -63,7 +63,7 @@ function checkResamplingFunction(name: string, what: string): void {
 }
 
 /** Copies a C-order 3D volume into the axis order `perm` (numpy's transpose). */
-export function transposeVolume<T extends Float32Array | Int16Array>(data: T, shape: readonly number[], perm: readonly number[]): T {
+export function transposeVolume<T extends Float32Array | Int16Array | Uint16Array>(data: T, shape: readonly number[], perm: readonly number[]): T {
   if (perm[0] === 0 && perm[1] === 1 && perm[2] === 2) return data;
   const strides = [shape[1] * shape[2], shape[2], 1];
   const [n0, n1, n2] = perm.map((p) => shape[p]);
