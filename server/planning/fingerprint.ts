@@ -29,7 +29,7 @@ export interface DatasetFingerprint {
 export const FOREGROUND_SAMPLES_TOTAL = 1e8;
 
 /** Samples drawn per case and channel: int(1e8 // n_cases). */
-export const samplesPerCase = (numCases: number) => Math.floor(FOREGROUND_SAMPLES_TOTAL / numCases);
+export const samplesPerCase = (numCases: number, total = FOREGROUND_SAMPLES_TOTAL) => Math.floor(total / numCases);
 
 /** Merges per-case histograms of one channel into one ascending histogram. */
 export function mergeHistograms(parts: readonly IntensityHistogram[]): IntensityHistogram {
@@ -167,6 +167,8 @@ export interface ExtractOptions {
   clean?: boolean;
   env?: NodeJS.ProcessEnv;
   onCase?: (done: number, total: number, caseId: string) => void;
+  /** Foreground samples per channel for the whole dataset; nnU-Net's 1e8 unless a test wants speed. */
+  foregroundSamplesTotal?: number;
 }
 
 export interface ExtractResult {
@@ -232,7 +234,7 @@ export async function extractFingerprint(dataset: string, options: ExtractOption
   const cases = discoverTrainingCases(location.folder, json, env);
   if (cases.length === 0) throw new DatasetError('no training cases found', location.folder);
   for (const c of cases) if (!existsSync(c.label)) throw new DatasetError(`label file missing for case ${c.id}`, c.label);
-  const results = await analyzeAll(cases, samplesPerCase(cases.length), options);
+  const results = await analyzeAll(cases, samplesPerCase(cases.length, options.foregroundSamplesTotal), options);
   const numChannels = Object.keys(json.channel_names).length;
   results.forEach((r, i) => {
     if (r.intensities.length !== numChannels) {

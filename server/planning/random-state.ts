@@ -7,6 +7,8 @@ const M = 397;
 
 export class RandomState {
   private readonly mt = new Uint32Array(N);
+  /** The current block of 624 outputs, tempered once per twist so draws are plain array reads. */
+  private readonly out = new Uint32Array(N);
   private index = N;
 
   constructor(seed: number) {
@@ -21,11 +23,26 @@ export class RandomState {
 
   private twist(): void {
     const mt = this.mt;
+    // The textbook three-part loop: no modulo in the hot path.
+    let i = 0;
+    for (; i < N - M; i++) {
+      const y = (mt[i] & 0x80000000) | (mt[i + 1] & 0x7fffffff);
+      mt[i] = mt[i + M] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    for (; i < N - 1; i++) {
+      const y = (mt[i] & 0x80000000) | (mt[i + 1] & 0x7fffffff);
+      mt[i] = mt[i + M - N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    }
+    const y = (mt[N - 1] & 0x80000000) | (mt[0] & 0x7fffffff);
+    mt[N - 1] = mt[M - 1] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+    const out = this.out;
     for (let i = 0; i < N; i++) {
-      const y = (mt[i] & 0x80000000) | (mt[(i + 1) % N] & 0x7fffffff);
-      let v = mt[(i + M) % N] ^ (y >>> 1);
-      if (y & 1) v ^= 0x9908b0df;
-      mt[i] = v >>> 0;
+      let y = mt[i];
+      y ^= y >>> 11;
+      y ^= (y << 7) & 0x9d2c5680;
+      y ^= (y << 15) & 0xefc60000;
+      y ^= y >>> 18;
+      out[i] = y >>> 0;
     }
     this.index = 0;
   }
@@ -33,12 +50,7 @@ export class RandomState {
   /** genrand_int32: the next 32-bit output of the generator. */
   nextUint32(): number {
     if (this.index >= N) this.twist();
-    let y = this.mt[this.index++];
-    y ^= y >>> 11;
-    y ^= (y << 7) & 0x9d2c5680;
-    y ^= (y << 15) & 0xefc60000;
-    y ^= y >>> 18;
-    return y >>> 0;
+    return this.out[this.index++];
   }
 
   /**
@@ -60,12 +72,20 @@ export class RandomState {
     mask |= mask >>> 8;
     mask |= mask >>> 16;
     mask >>>= 0;
+    const block = this.out;
+    let index = this.index;
     for (let i = 0; i < out.length; i++) {
       let v: number;
-      do v = (this.nextUint32() & mask) >>> 0;
-      while (v > range);
+      do {
+        if (index >= N) {
+          this.twist();
+          index = 0;
+        }
+        v = (block[index++] & mask) >>> 0;
+      } while (v > range);
       out[i] = low + v;
     }
+    this.index = index;
   }
 
   /**
@@ -74,7 +94,7 @@ export class RandomState {
    */
   randintCounts(high: number, size: number): Uint32Array {
     const counts = new Uint32Array(high);
-    const chunk = new Uint32Array(Math.min(size, 1 << 16));
+    const chunk = new Uint32Array(Math.max(1, Math.min(size, 1 << 16)));
     for (let done = 0; done < size; done += chunk.length) {
       const part = size - done < chunk.length ? chunk.subarray(0, size - done) : chunk;
       this.randintInto(0, high, part);
