@@ -24,9 +24,13 @@ if (!torch) {
   process.exit(0);
 }
 
-const nodeGyp = path.join(root, 'node_modules', '.bin', 'node-gyp');
-if (!existsSync(nodeGyp)) {
-  console.error('build-native: node_modules/.bin/node-gyp is missing (run npm ci first)');
+// Our devDependency first; under `npm ci --omit=dev` the node-gyp bundled with npm, which npm
+// names in npm_config_node_gyp while it runs install scripts.
+const localGyp = path.join(root, 'node_modules', '.bin', 'node-gyp');
+const npmGyp = process.env.npm_config_node_gyp;
+const gypCommand = existsSync(localGyp) ? [localGyp] : npmGyp && existsSync(npmGyp) ? [process.execPath, npmGyp] : null;
+if (!gypCommand) {
+  console.error('build-native: node-gyp not found (node_modules/.bin/node-gyp is missing: run npm ci first)');
   process.exit(1);
 }
 
@@ -41,7 +45,7 @@ else args.push('--jobs=max');
 const cuda = torch.cuda ? (torch.cudaInclude ? ', CUDA' : ', CUDA (no memory queries: CUDA headers not found)') : '';
 console.log(`build-native: building against ${torch.source} libtorch in ${torch.libDir} (cxx11 abi ${torch.cxx11Abi}${cuda})`);
 const started = Date.now();
-const res = spawnSync(nodeGyp, args, { cwd: nativeDir, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+const res = spawnSync(gypCommand[0], [...gypCommand.slice(1), ...args], { cwd: nativeDir, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
 if (res.error) {
   console.error(`build-native: could not run node-gyp: ${res.error.message}`);
   process.exit(1);
