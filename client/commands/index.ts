@@ -1,16 +1,16 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
+import { predictCommand, predictFromModelFolderCommand } from './predict.js';
 import { serveCommand } from './serve.js';
 import type { Command, PlannedCommand } from './types.js';
 import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
 
-export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, serveCommand];
+export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, serveCommand];
 
 const STAGES = {
   planning: 'fingerprint extraction, experiment planning and preprocessing are not built yet',
   training: 'training needs the libtorch engine and the trainer, which are not built yet',
-  inference: 'the predictor (sliding window, mirroring, export) is not built yet',
   evaluation: 'ensembling and model selection are not built yet',
   models: 'model install/export is not built yet',
 };
@@ -22,8 +22,6 @@ export const PLANNED: PlannedCommand[] = [
   { name: 'preprocess', summary: 'preprocessing', missing: STAGES.planning },
   { name: 'plan_and_preprocess', summary: 'fingerprint + planning + preprocessing', missing: STAGES.planning },
   { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
-  { name: 'predict', summary: 'segment images with a trained model', missing: STAGES.inference },
-  { name: 'predict_from_modelfolder', summary: 'segment images with a model folder', missing: STAGES.inference },
   { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
   { name: 'ensemble', summary: 'average probabilities of several predictions', missing: STAGES.evaluation },
   { name: 'install_pretrained_model_from_zip', summary: 'install a model zip', missing: STAGES.models },

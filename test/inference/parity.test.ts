@@ -71,3 +71,36 @@ describe('prediction parity with nnU-Net v2 (real model, real images)', function
     }
   }
 });
+
+describe('nnunet predict (CLI, real model)', function () {
+  this.timeout(300_000);
+  it('segments a folder like nnUNetv2_predict, writing the extra files and skipping done cases with --continue_prediction', async () => {
+    const { predictCommand } = await import('../../client/commands/predict.js');
+    const { parseArgs } = await import('../../client/args.js');
+    const tmp = tempDir();
+    try {
+      installFixtureModel(join(tmp.dir, 'results'));
+      const input = join(tmp.dir, 'in');
+      mkdirSync(input);
+      for (const c of CASES.slice(0, 2)) writeFileSync(join(input, `${c}_0000.nii.gz`), readFileSync(join(HIPPOCAMPUS, 'imagesTr', `${c}_0000.nii.gz`)));
+      const output = join(tmp.dir, 'out');
+      const env = { ...process.env, nnUNet_results: join(tmp.dir, 'results') };
+      const lines: string[] = [];
+      const io = { stdout: (t: string) => lines.push(t), stderr: (t: string) => lines.push(t), env };
+      const argv = ['-d', '104', '-c', '3d_fullres', '-tr', 'nnUNetTrainer_RefSmall', '-p', 'nnUNetPlansSmall', '-i', input, '-o', output, '-f', '0', '--disable_tta', '--save_probabilities'];
+      assert.equal(await predictCommand.run(parseArgs(predictCommand.spec, argv)!, io), 0, lines.join('\n'));
+      for (const f of ['dataset.json', 'plans.json', 'predict_from_raw_data_args.json', 'hippocampus_001.nii.gz', 'hippocampus_001.npz', 'hippocampus_001.json', 'hippocampus_003.nii.gz']) {
+        assert.ok(readFileSync(join(output, f)).length > 0, f);
+      }
+      const ours = await readNifti(join(output, 'hippocampus_003.nii.gz'));
+      const theirs = await readNifti(join(FIXTURE, 'predictions', 'notta', 'hippocampus_003.nii.gz'));
+      assert.deepEqual([...ours.data], [...theirs.data]);
+      lines.length = 0;
+      assert.equal(await predictCommand.run(parseArgs(predictCommand.spec, [...argv, '--continue_prediction'])!, io), 0);
+      assert.match(lines.join('\n'), /predicting 0 case\(s\)/);
+      await assert.rejects(predictCommand.run(parseArgs(predictCommand.spec, [...argv.slice(0, 12), '-f', '3'])!, io), /fold 3 was requested but fold_3 does not exist \(available: 0\)/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
