@@ -22,6 +22,7 @@ export const planExperimentCommand: Command = {
       { flags: ['-gpu_memory_target'], dest: 'gpuMemoryTarget', type: 'float', help: 'GPU memory target in GB (default: the planner\'s, 8 / 24 / 40)' },
       { flags: ['-overwrite_target_spacing'], dest: 'targetSpacing', type: 'float', nargs: '+', help: 'fullres target spacing, 3 numbers in the image axis order', metavar: 'SPACING' },
       { flags: ['-overwrite_plans_name'], dest: 'plansName', help: 'plans name (file name and data identifiers)' },
+      { flags: ['-preprocessor_name'], dest: 'preprocessorName', default: 'DefaultPreprocessor', help: 'preprocessor recorded in the plans' },
     ],
   },
   async run(args, io) {
@@ -48,6 +49,7 @@ export const planExperimentCommand: Command = {
         gpuMemoryTargetGB: gb,
         overwriteTargetSpacing: spacing,
         plansName,
+        preprocessorName: args.preprocessorName as string,
         env: io.env,
       });
       const lines = [`${result.datasetName}: wrote ${result.file}`];

@@ -102,6 +102,9 @@ export function planConfiguration(
 ): Configuration {
   const dim = spacing.length;
   if (!spacing.every((s) => Number.isFinite(s) && s > 0)) throw new DatasetError(`target spacing must be positive, got [${spacing.join(', ')}]`);
+  if (!medianShape.every((s) => s >= 1)) {
+    throw new DatasetError(`the median image would be [${medianShape.join(', ')}] voxels at spacing [${spacing.join(', ')}]; the target spacing is coarser than the images`);
+  }
   const { preset } = ctx;
   let topology = getPoolAndConvProps(spacing, initialPatchSize(spacing, medianShape), FEATURE_MAP_MIN_EDGE, MAX_NUM_POOL);
   let patch = topology.patchSize;
