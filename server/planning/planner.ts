@@ -74,7 +74,8 @@ function planLowres(ctx: PlanningContext, fullres: Configuration, medianShape: n
     // Coarsen the finely sampled axes first until all are within 2x of the coarsest.
     const maxSpacing = Math.max(...lowresSpacing);
     const fine = lowresSpacing.map((s) => maxSpacing / s > 2);
-    lowresSpacing = lowresSpacing.map((s, i) => (fine.some(Boolean) ? (fine[i] ? s * SPACING_INCREASE_FACTOR : s) : s * SPACING_INCREASE_FACTOR));
+    const anyFine = fine.some(Boolean);
+    lowresSpacing = lowresSpacing.map((s, i) => (!anyFine || fine[i] ? s * SPACING_INCREASE_FACTOR : s));
     const shape = fullresSpacing.map((s, i) => (s / lowresSpacing[i]) * medianShape[i]);
     medianVoxels = product(shape);
     lowres = planConfiguration(ctx, lowresSpacing, shape.map(roundHalfEven), identifier, medianVoxels * numTraining);

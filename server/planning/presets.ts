@@ -1,5 +1,6 @@
 // The experiment planners as data (REFERENCE §3.1, §3.6): nnU-Net's ExperimentPlanner and its ResEnc
 // subclasses differ only in these constants, so each is one object instead of a subclass.
+import { DatasetError } from '../dataset/errors.js';
 
 export interface PlannerPreset {
   /** The class name nnU-Net records in `experiment_planner_used` and accepts after `-pl`. */
@@ -92,6 +93,6 @@ export const PLANNER_PRESETS: Record<string, PlannerPreset> = {
 
 export function plannerPreset(name: string): PlannerPreset {
   const preset = PLANNER_PRESETS[name];
-  if (!preset) throw new RangeError(`unknown planner "${name}"; choose one of ${Object.keys(PLANNER_PRESETS).join(', ')}`);
+  if (!preset) throw new DatasetError(`unknown planner "${name}"; choose one of ${Object.keys(PLANNER_PRESETS).join(', ')}`);
   return preset;
 }
