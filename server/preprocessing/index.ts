@@ -6,9 +6,9 @@ export {
   pythonRound,
   resampleDataToShape,
   resampleLogitsToShape,
-  resampleSegToShape,
   resampleOptionsFromKwargs,
 } from './resampling.js';
+export { resampleSegToShape } from './segmentation-resampling.js';
 export type { ResampleOptions, SeparateZ } from './resampling.js';
 export { normalizationSchemeForChannel, normalizeChannel, parseNormalizationScheme, supportsMaskForNorm } from './normalization.js';
 export type { NormalizationScheme } from './normalization.js';

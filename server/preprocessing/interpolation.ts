@@ -18,6 +18,9 @@ const INIT_HORIZON = 40;
 
 export type InterpolationOrder = 0 | 1 | 3;
 
+/** Volumes the passes read and write; interpolation itself always runs in float64. */
+export type Volume = Float32Array | Float64Array;
+
 /** Precomputed sample positions and weights of one axis: output k reads `taps` inputs from start[k]. */
 export interface AxisPlan {
   order: InterpolationOrder;
@@ -104,18 +107,28 @@ export function prefilterLine(c: Float64Array, n: number, off = 0, applyGain = t
     c0 += zi * (c[off + i] + zn1 * c[off + n - 1 - i]);
     zi *= z;
   }
-  c[off] = c0 / (1 - zn1 * zn1);
-  for (let i = off + 1; i < off + n; i++) c[i] += z * c[i - 1];
+  // The recurrences keep the running value in a local: reading it back from memory would put a
+  // store-to-load round trip on the loop-carried dependency.
+  let prev = c0 / (1 - zn1 * zn1);
+  c[off] = prev;
+  for (let i = off + 1; i < off + n; i++) {
+    prev = c[i] + z * prev;
+    c[i] = prev;
+  }
   const e = off + n - 1;
-  c[e] = ((z * c[e - 1] + c[e]) * z) / (z * z - 1);
-  for (let i = e - 1; i >= off; i--) c[i] = z * (c[i + 1] - c[i]);
+  prev = ((z * c[e - 1] + prev) * z) / (z * z - 1);
+  c[e] = prev;
+  for (let i = e - 1; i >= off; i--) {
+    prev = z * (prev - c[i]);
+    c[i] = prev;
+  }
 }
 
 /**
  * Resamples axis `axis` of a C-order volume of shape `dims` (any rank) into `dst`, whose shape is
  * `dims` with that axis replaced by plan.nOut. The volume is viewed as (outer, n, inner).
  */
-export function resampleAxis(src: Float64Array, dims: readonly number[], axis: number, plan: AxisPlan, dst: Float64Array): void {
+export function resampleAxis(src: Volume, dims: readonly number[], axis: number, plan: AxisPlan, dst: Volume): void {
   const n = dims[axis];
   if (n !== plan.nIn) throw new RangeError(`axis ${axis} has length ${n}, the plan expects ${plan.nIn}`);
   let outer = 1;
@@ -136,7 +149,7 @@ export function resampleAxis(src: Float64Array, dims: readonly number[], axis: n
 }
 
 /** Cubic along the last (contiguous) axis: one padded line buffer reused for every line. */
-function cubicLines(src: Float64Array, outer: number, n: number, plan: AxisPlan, dst: Float64Array): void {
+function cubicLines(src: Volume, outer: number, n: number, plan: AxisPlan, dst: Volume): void {
   const N = n + 2 * SPLINE_PAD;
   const line = new Float64Array(N);
   const { nOut, start, weights: W } = plan;
@@ -163,10 +176,12 @@ function cubicLines(src: Float64Array, outer: number, n: number, plan: AxisPlan,
  * Cubic along a strided axis: a tile of T columns is gathered into an (N × T) buffer so that the
  * recursive filter runs over contiguous rows (cache friendly), then evaluated row by row.
  */
-function cubicRows(src: Float64Array, outer: number, n: number, inner: number, plan: AxisPlan, dst: Float64Array): void {
+function cubicRows(src: Volume, outer: number, n: number, inner: number, plan: AxisPlan, dst: Volume): void {
   const N = n + 2 * SPLINE_PAD;
-  // ~512 KiB of tile keeps the filter passes in cache; at least 16 columns so rows stay vector-friendly.
-  const T = Math.min(inner, Math.max(16, Math.floor(65536 / N)));
+  // ~512 KiB of tile keeps the filter passes in cache; at least 16 columns per row, and tiles of
+  // equal width so that no narrow remainder tile runs at a fraction of the speed.
+  const maxT = Math.max(16, Math.floor(65536 / N));
+  const T = Math.ceil(inner / Math.ceil(inner / maxT));
   const buf = new Float64Array(N * T);
   const c0 = new Float64Array(T);
   const { nOut, start, weights: W } = plan;
@@ -228,7 +243,7 @@ function cubicRows(src: Float64Array, outer: number, n: number, inner: number, p
   }
 }
 
-function linearPass(src: Float64Array, outer: number, n: number, inner: number, plan: AxisPlan, dst: Float64Array): void {
+function linearPass(src: Volume, outer: number, n: number, inner: number, plan: AxisPlan, dst: Volume): void {
   const { nOut, start, next, weights: W } = plan;
   if (inner === 1) {
     for (let o = 0; o < outer; o++) {
@@ -250,7 +265,7 @@ function linearPass(src: Float64Array, outer: number, n: number, inner: number, 
   }
 }
 
-function nearestPass(src: Float64Array, outer: number, n: number, inner: number, plan: AxisPlan, dst: Float64Array): void {
+function nearestPass(src: Volume, outer: number, n: number, inner: number, plan: AxisPlan, dst: Volume): void {
   const { nOut, start } = plan;
   for (let o = 0; o < outer; o++) {
     if (inner === 1) {

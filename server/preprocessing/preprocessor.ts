@@ -7,13 +7,8 @@ import type { LabelManager } from '../dataset/labels.js';
 import { getConfiguration, type Configuration, type Plans } from '../planning/plans.js';
 import { sampleClassLocations, type ClassLocations, type ClassOrRegion } from './class-locations.js';
 import { normalizeChannel, parseNormalizationScheme } from './normalization.js';
-import {
-  computeNewShape,
-  resampleDataToShape,
-  resampleOptionsFromKwargs,
-  resampleSegToShape,
-  type ResampleOptions,
-} from './resampling.js';
+import { computeNewShape, resampleDataToShape, resampleOptionsFromKwargs, type ResampleOptions } from './resampling.js';
+import { resampleSegToShape } from './segmentation-resampling.js';
 
 /** What the reader knows about a case: spacing and shape in its array order (nnU-Net's). */
 export interface CaseInput {

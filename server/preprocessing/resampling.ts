@@ -4,7 +4,7 @@
 // the spacing anisotropy exceeds 3). Departures: work is done axis by axis (same result to ~1e-16)
 // and shrinking axes first; logits stay float32 where nnU-Net would carry float16.
 import type { ResamplingKwargs } from '../planning/plans.js';
-import { planAxis, resampleAxis, type InterpolationOrder } from './interpolation.js';
+import { planAxis, resampleAxis, type InterpolationOrder, type Volume } from './interpolation.js';
 
 export type Shape3 = readonly [number, number, number] | readonly number[];
 
@@ -106,34 +106,61 @@ export function determineSeparateZ(
   return { separateZ, axis: separateZ ? axes?.[0] : undefined };
 }
 
-const product = (s: readonly number[]) => s.reduce((p, n) => p * n, 1);
+export const product = (s: readonly number[]) => s.reduce((p, n) => p * n, 1);
+
+/**
+ * Two ping-pong float64 buffers reused by successive passes, channels and labels: fresh pages
+ * cost more than the interpolation itself on large volumes, so they are touched once per call.
+ */
+export class Scratch {
+  private readonly buffers: [Float64Array, Float64Array] = [new Float64Array(0), new Float64Array(0)];
+
+  get(which: 0 | 1, length: number): Float64Array {
+    if (this.buffers[which].length < length) this.buffers[which] = new Float64Array(length);
+    return this.buffers[which].subarray(0, length);
+  }
+}
 
 /**
  * Resamples a volume along `axes` to `newShape` with one separable pass per axis whose length
- * changes, most-shrinking axis first so the intermediate volumes stay small. Returns `src` itself
- * when nothing changes.
+ * changes, most-shrinking axis first so the intermediate volumes stay small. The last pass writes
+ * into `out` when given (which must not alias `src`), otherwise into `scratch`; with nothing to do,
+ * `src` is copied into `out` or returned as is.
  */
-export function resampleVolume(src: Float64Array, shape: Shape3, newShape: Shape3, order: InterpolationOrder, axes: readonly number[]): Float64Array {
+export function resampleVolume(
+  src: Volume,
+  shape: Shape3,
+  newShape: Shape3,
+  order: InterpolationOrder,
+  axes: readonly number[],
+  scratch: Scratch = new Scratch(),
+  out?: Volume,
+): Volume {
   const todo = axes.filter((a) => shape[a] !== newShape[a]).sort((a, b) => newShape[a] / shape[a] - newShape[b] / shape[b]);
+  if (todo.length === 0) {
+    if (out === undefined) return src;
+    out.set(src);
+    return out;
+  }
   let cur = src;
   const dims = [...shape];
-  for (const a of todo) {
+  todo.forEach((a, i) => {
     const inDims = [...dims];
     dims[a] = newShape[a];
-    const next = new Float64Array(product(dims));
+    const next = i === todo.length - 1 && out !== undefined ? out : scratch.get((i % 2) as 0 | 1, product(dims));
     resampleAxis(cur, inDims, a, planAxis(inDims[a], newShape[a], order), next);
     cur = next;
-  }
+  });
   return cur;
 }
 
-function withAxis(dims: readonly number[], axis: number, n: number): number[] {
+export function withAxis(dims: readonly number[], axis: number, n: number): number[] {
   const d = [...dims];
   d[axis] = n;
   return d;
 }
 
-function checkShapes(length: number, channels: number, shape: Shape3, newShape: Shape3): void {
+export function checkShapes(length: number, channels: number, shape: Shape3, newShape: Shape3): void {
   if (shape.length !== 3 || newShape.length !== 3) throw new RangeError('resampling expects 3D shapes (x, y, z)');
   for (const n of [...shape, ...newShape]) {
     if (!(Number.isSafeInteger(n) && n >= 1)) throw new RangeError(`invalid shape [${shape.join(', ')}] -> [${newShape.join(', ')}]`);
@@ -143,7 +170,7 @@ function checkShapes(length: number, channels: number, shape: Shape3, newShape: 
   }
 }
 
-const sameShape = (a: Shape3, b: Shape3) => a.length === b.length && a.every((n, i) => n === b[i]);
+export const sameShape = (a: Shape3, b: Shape3) => a.length === b.length && a.every((n, i) => n === b[i]);
 
 /**
  * Images, probabilities or logits `(c, x, y, z)` to `newShape` (resample_data_or_seg_to_shape with
@@ -166,22 +193,24 @@ export function resampleDataToShape(
   const nIn = product(shape);
   const nOut = product(newShape);
   const out = new Float32Array(channels * nOut);
+  const scratch = new Scratch();
   for (let c = 0; c < channels; c++) {
     const channel = data.subarray(c * nIn, (c + 1) * nIn);
-    const x = Float64Array.from(channel);
-    let result: Float64Array;
+    const target = out.subarray(c * nOut, (c + 1) * nOut);
     if (!separateZ || axis === undefined) {
-      result = resampleVolume(x, shape, newShape, options.order, [0, 1, 2]);
+      resampleVolume(channel, shape, newShape, options.order, [0, 1, 2], scratch, target);
+      // Bounds taken from float32 input are float32 values, so clipping after the float32
+      // rounding equals numpy's clip in float64 followed by the cast.
       const [lo, hi] = minMax(channel, 0, nIn);
-      clip(result, lo, hi);
+      clip(target, lo, hi);
     } else {
       const inPlane = [0, 1, 2].filter((a) => a !== axis);
       const midShape = withAxis(newShape, axis, shape[axis]);
-      result = resampleVolume(x, shape, midShape, options.order, inPlane);
-      if (result !== x) clipSlices(result, midShape, axis, channel, shape);
-      result = resampleVolume(result, midShape, newShape, options.orderZ, [axis]);
+      const mid = resampleVolume(channel, shape, midShape, options.order, inPlane, scratch);
+      if (mid !== channel) clipSlices(mid, midShape, axis, channel, shape);
+      // One pass (or a copy) into the output; a fresh scratch so nothing aliases `mid`.
+      resampleVolume(mid, midShape, newShape, options.orderZ, [axis], new Scratch(), target);
     }
-    for (let i = 0; i < nOut; i++) out[c * nOut + i] = result[i];
   }
   return out;
 }
@@ -197,7 +226,7 @@ function minMax(a: ArrayLike<number>, from: number, to: number): [number, number
   return [lo, hi];
 }
 
-function clip(a: Float64Array, lo: number, hi: number, from = 0, to = a.length): void {
+function clip(a: Volume, lo: number, hi: number, from = 0, to = a.length): void {
   for (let i = from; i < to; i++) {
     const v = a[i];
     if (v < lo) a[i] = lo;
@@ -206,103 +235,34 @@ function clip(a: Float64Array, lo: number, hi: number, from = 0, to = a.length):
 }
 
 /** Clips every slice along `axis` of `out` to the range of the same slice of `input`. */
-function clipSlices(out: Float64Array, outShape: Shape3, axis: number, input: ArrayLike<number>, inShape: Shape3): void {
+function clipSlices(out: Volume, outShape: Shape3, axis: number, input: ArrayLike<number>, inShape: Shape3): void {
   const slices = inShape[axis];
   const lo = new Float64Array(slices).fill(Infinity);
   const hi = new Float64Array(slices).fill(-Infinity);
-  forEachVoxel(inShape, axis, (i, s) => {
-    const v = input[i];
-    if (v < lo[s]) lo[s] = v;
-    if (v > hi[s]) hi[s] = v;
-  });
-  forEachVoxel(outShape, axis, (i, s) => {
-    const v = out[i];
-    if (v < lo[s]) out[i] = lo[s];
-    else if (v > hi[s]) out[i] = hi[s];
-  });
-}
-
-/** Visits every voxel of a C-order 3D volume with its flat index and its index along `axis`. */
-function forEachVoxel(shape: Shape3, axis: number, visit: (index: number, slice: number) => void): void {
-  const [n0, n1, n2] = shape;
+  const [i0, i1, i2] = inShape;
   let i = 0;
-  for (let a = 0; a < n0; a++) {
-    for (let b = 0; b < n1; b++) {
-      const s = axis === 0 ? a : b;
-      if (axis === 2) for (let c = 0; c < n2; c++, i++) visit(i, c);
-      else for (let c = 0; c < n2; c++, i++) visit(i, s);
+  for (let a = 0; a < i0; a++) {
+    for (let b = 0; b < i1; b++) {
+      for (let c = 0; c < i2; c++, i++) {
+        const s = axis === 0 ? a : axis === 1 ? b : c;
+        const v = input[i];
+        if (v < lo[s]) lo[s] = v;
+        if (v > hi[s]) hi[s] = v;
+      }
     }
   }
-}
-
-export type LabelArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Float32Array | Float64Array;
-
-/** Sorted distinct values of a label map. */
-export function uniqueLabels(seg: ArrayLike<number>): number[] {
-  const seen = new Set<number>();
-  for (let i = 0; i < seg.length; i++) seen.add(seg[i]);
-  return [...seen].sort((a, b) => a - b);
-}
-
-/**
- * A segmentation (one channel) to `newShape` (resample_data_or_seg_to_shape with is_seg=True):
- * label-wise resampling of each binary mask with `order`, voxels >= 0.5 take the label, labels in
- * ascending order so later ones win, 0 where none reaches 0.5. Separate z: label-wise in plane,
- * then nearest (order_z 0) or label-wise `order_z` (> 0.5) along the coarse axis.
- */
-export function resampleSegToShape(
-  seg: LabelArray,
-  shape: Shape3,
-  newShape: Shape3,
-  currentSpacing: readonly number[],
-  newSpacing: readonly number[],
-  options: ResampleOptions,
-): Int16Array {
-  checkShapes(seg.length, 1, shape, newShape);
-  if (sameShape(shape, newShape)) return Int16Array.from(seg);
-  const { separateZ, axis } = determineSeparateZ(options.forceSeparateZ, currentSpacing, newSpacing, options.anisotropyThreshold);
-  const labels = Float64Array.from(seg);
-  if (!separateZ || axis === undefined) return toInt16(labelwise(labels, shape, newShape, options.order, [0, 1, 2], 'atLeastHalf'));
-  const midShape = withAxis(newShape, axis, shape[axis]);
-  const inPlane = [0, 1, 2].filter((a) => a !== axis);
-  const mid = sameShape(shape, midShape) ? labels : labelwise(labels, shape, midShape, options.order, inPlane, 'atLeastHalf');
-  if (midShape[axis] === newShape[axis]) return toInt16(mid);
-  if (options.orderZ === 0) return toInt16(resampleVolume(mid, midShape, newShape, 0, [axis]));
-  // nnU-Net rounds the interpolated mask and keeps values > 0.5, i.e. strictly above one half.
-  return toInt16(labelwise(mid, midShape, newShape, options.orderZ, [axis], 'aboveHalf'));
-}
-
-function labelwise(
-  labels: Float64Array,
-  shape: Shape3,
-  newShape: Shape3,
-  order: InterpolationOrder,
-  axes: readonly number[],
-  rule: 'atLeastHalf' | 'aboveHalf',
-): Float64Array {
-  if (order === 0) return resampleVolume(labels, shape, newShape, 0, axes);
-  const out = new Float64Array(product(newShape));
-  const values = uniqueLabels(labels);
-  const hasNegative = values.some((l) => l < 0);
-  const mask = new Float64Array(labels.length);
-  for (const label of values) {
-    // Zero is the initial value; it only has to be painted when it can overwrite a negative label.
-    if (label === 0 && !hasNegative) continue;
-    for (let i = 0; i < labels.length; i++) mask[i] = labels[i] === label ? 1 : 0;
-    const r = resampleVolume(mask, shape, newShape, order, axes);
-    if (rule === 'atLeastHalf') {
-      for (let i = 0; i < r.length; i++) if (r[i] >= 0.5) out[i] = label;
-    } else {
-      for (let i = 0; i < r.length; i++) if (r[i] > 0.5) out[i] = label;
+  const [o0, o1, o2] = outShape;
+  i = 0;
+  for (let a = 0; a < o0; a++) {
+    for (let b = 0; b < o1; b++) {
+      for (let c = 0; c < o2; c++, i++) {
+        const s = axis === 0 ? a : axis === 1 ? b : c;
+        const v = out[i];
+        if (v < lo[s]) out[i] = lo[s];
+        else if (v > hi[s]) out[i] = hi[s];
+      }
     }
   }
-  return out;
-}
-
-function toInt16(a: Float64Array): Int16Array {
-  const out = new Int16Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i];
-  return out;
 }
 
 /**

@@ -78,8 +78,9 @@ def main():
     args = json.load(open(sys.argv[-1]))
     data = np.load(args['input'])
     t0 = time.perf_counter()
-    if args.get('op') == 'zoom':
-        out = ndi.zoom(data, args['zoom'], order=args['order'], mode='nearest', grid_mode=True)
+    if args.get('op') == 'resize':
+        # one skimage-style resize of the first channel: a single 3D zoom, whatever the spacing
+        out = resize(data[0].astype(float), args['new_shape'], args['order'])
     else:
         out = resample(data, args['new_shape'], args['is_seg'], args['axis'], args['order'], args['order_z'])
     seconds = time.perf_counter() - t0

@@ -21,13 +21,12 @@ export function scipyUnavailable(): string | undefined {
 }
 
 export interface ReferenceArgs {
-  op?: 'resample' | 'zoom';
+  op?: 'resample' | 'resize';
   new_shape?: number[];
   is_seg?: boolean;
   axis?: number | null;
   order: number;
   order_z?: number;
-  zoom?: number[];
 }
 
 /** Runs the reference on `input` and returns its output array. */

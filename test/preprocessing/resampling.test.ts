@@ -7,9 +7,9 @@ import {
   pythonRound,
   resampleDataToShape,
   resampleLogitsToShape,
-  resampleSegToShape,
   type ResampleOptions,
 } from '../../server/preprocessing/resampling.js';
+import { resampleSegToShape } from '../../server/preprocessing/segmentation-resampling.js';
 import { mulberry32 } from '../fixtures/synthetic.js';
 import { pythonReference, scipyUnavailable } from './python.js';
 
@@ -156,6 +156,8 @@ describe('preprocessing/resampling', () => {
     checkData('linear, separate z', [7, 9, 11], [15, 5, 13], [4, 1, 1], [1, 1, 1], { order: 1, orderZ: 0 });
     checkSeg('label-wise linear 3D', [7, 9, 11], [10, 5, 13], [1, 1, 1], [1, 1, 1], LINEAR_SEG);
     checkSeg('label-wise linear, separate z', [7, 9, 11], [15, 5, 13], [4, 1, 1], [1, 1, 1], LINEAR_SEG);
+    checkSeg('label-wise linear, exact half-way ties', [6, 6, 8], [3, 12, 4], [1, 1, 1], [1, 1, 1], LINEAR_SEG);
+    checkSeg('label-wise linear, separate z on axis 2', [9, 11, 6], [5, 14, 10], [1, 1, 5], [1.5, 1, 3], LINEAR_SEG);
     checkSeg('label-wise, linear along z', [6, 9, 8], [11, 7, 8], [4, 1, 1], [1, 1, 1], { order: 1, orderZ: 1 });
     checkSeg('nearest segmentation', [7, 9, 11], [10, 5, 13], [1, 1, 1], [1, 1, 1], { order: 0, orderZ: 0 });
   });
