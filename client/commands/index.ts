@@ -1,18 +1,19 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
+import { installModelFromZipCommand } from './install-model.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
 import { serveCommand } from './serve.js';
 import type { Command, PlannedCommand } from './types.js';
 import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
 
-export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, serveCommand];
+export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, installModelFromZipCommand, serveCommand];
 
 const STAGES = {
   planning: 'fingerprint extraction, experiment planning and preprocessing are not built yet',
   training: 'training needs the libtorch engine and the trainer, which are not built yet',
   evaluation: 'ensembling and model selection are not built yet',
-  models: 'model install/export is not built yet',
+  models: 'model download and export are not built yet',
 };
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
@@ -24,7 +25,6 @@ export const PLANNED: PlannedCommand[] = [
   { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
   { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
   { name: 'ensemble', summary: 'average probabilities of several predictions', missing: STAGES.evaluation },
-  { name: 'install_pretrained_model_from_zip', summary: 'install a model zip', missing: STAGES.models },
   { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
   { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
   { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },
