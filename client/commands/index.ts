@@ -1,4 +1,5 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
+import { ensembleCommand } from './ensemble.js';
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
 import { installModelFromZipCommand } from './install-model.js';
@@ -7,12 +8,12 @@ import { serveCommand } from './serve.js';
 import type { Command, PlannedCommand } from './types.js';
 import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
 
-export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, installModelFromZipCommand, serveCommand];
+export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, installModelFromZipCommand, ensembleCommand, serveCommand];
 
 const STAGES = {
   planning: 'fingerprint extraction, experiment planning and preprocessing are not built yet',
   training: 'training needs the libtorch engine and the trainer, which are not built yet',
-  evaluation: 'ensembling and model selection are not built yet',
+  evaluation: 'model selection needs trained cross-validation folds, which are not built yet',
   models: 'model download and export are not built yet',
 };
 
@@ -24,7 +25,6 @@ export const PLANNED: PlannedCommand[] = [
   { name: 'plan_and_preprocess', summary: 'fingerprint + planning + preprocessing', missing: STAGES.planning },
   { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
   { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
-  { name: 'ensemble', summary: 'average probabilities of several predictions', missing: STAGES.evaluation },
   { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
   { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
   { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },
