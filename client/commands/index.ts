@@ -1,17 +1,35 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
 import { ensembleCommand } from './ensemble.js';
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
+import { extractFingerprintCommand } from './extract-fingerprint.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
 import { installModelFromZipCommand } from './install-model.js';
+import { planAndPreprocessCommand } from './plan-and-preprocess.js';
+import { planExperimentCommand } from './plan-experiment.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
+import { preprocessCommand } from './preprocess.js';
 import { serveCommand } from './serve.js';
 import type { Command, PlannedCommand } from './types.js';
 import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
 
-export const COMMANDS: Command[] = [verifyDatasetIntegrityCommand, evaluateFolderCommand, evaluateSimpleCommand, determinePostprocessingCommand, applyPostprocessingCommand, predictCommand, predictFromModelFolderCommand, installModelFromZipCommand, ensembleCommand, serveCommand];
+export const COMMANDS: Command[] = [
+  verifyDatasetIntegrityCommand,
+  extractFingerprintCommand,
+  planExperimentCommand,
+  preprocessCommand,
+  planAndPreprocessCommand,
+  predictCommand,
+  predictFromModelFolderCommand,
+  evaluateFolderCommand,
+  evaluateSimpleCommand,
+  determinePostprocessingCommand,
+  applyPostprocessingCommand,
+  ensembleCommand,
+  installModelFromZipCommand,
+  serveCommand,
+];
 
 const STAGES = {
-  planning: 'fingerprint extraction, experiment planning and preprocessing are not built yet',
   training: 'training needs the libtorch engine and the trainer, which are not built yet',
   evaluation: 'model selection needs trained cross-validation folds, which are not built yet',
   models: 'model download and export are not built yet',
@@ -19,10 +37,6 @@ const STAGES = {
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
 export const PLANNED: PlannedCommand[] = [
-  { name: 'extract_fingerprint', summary: 'dataset fingerprint', missing: STAGES.planning },
-  { name: 'plan_experiment', summary: 'experiment planning', missing: STAGES.planning },
-  { name: 'preprocess', summary: 'preprocessing', missing: STAGES.planning },
-  { name: 'plan_and_preprocess', summary: 'fingerprint + planning + preprocessing', missing: STAGES.planning },
   { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
   { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
   { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
