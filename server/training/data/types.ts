@@ -47,5 +47,10 @@ export interface DataPipelineOptions {
   /** Previous-stage segmentations folder for 3d_cascade_fullres. */
   previousStageFolder?: string;
   device: import('../../engine/torch.js').Device;
+  /** Seeds the sampling/augmentation decisions (and, in train mode, libtorch's generator); omitted = random. */
   seed?: number;
+  /** Whole cases are kept in memory up to this many bytes; beyond it each sample reads its slab (default 2 GiB). */
+  cacheBytes?: number;
+  /** Batches prepared ahead of the trainer's requests (default 2). */
+  prefetch?: number;
 }
