@@ -203,6 +203,8 @@ export function resampleDataToShape(
       // rounding equals numpy's clip in float64 followed by the cast.
       const [lo, hi] = minMax(channel, 0, nIn);
       clip(target, lo, hi);
+    } else if (axis === 0 && options.orderZ === 0) {
+      slicewiseNearestZ(channel, shape, newShape, options.order, scratch, target);
     } else {
       const inPlane = [0, 1, 2].filter((a) => a !== axis);
       const midShape = withAxis(newShape, axis, shape[axis]);
@@ -213,6 +215,32 @@ export function resampleDataToShape(
     }
   }
   return out;
+}
+
+/**
+ * Separate z along axis 0 with nearest neighbour between slices (nnU-Net's default after
+ * transpose_forward): each input slice is resized in plane once, clipped to its own range and
+ * copied to every output slice that picks it, so no full-size intermediate volume is needed.
+ */
+function slicewiseNearestZ(channel: Float32Array, shape: Shape3, newShape: Shape3, order: InterpolationOrder, scratch: Scratch, target: Float32Array): void {
+  const [n0, n1, n2] = shape;
+  const [m0, m1, m2] = newShape;
+  const pick = planAxis(n0, m0, 0).start; // non-decreasing input slice per output slice
+  const sliceIn = n1 * n2;
+  const sliceOut = m1 * m2;
+  let k = 0;
+  for (let s = 0; s < n0 && k < m0; s++) {
+    if (pick[k] !== s) continue;
+    const src = channel.subarray(s * sliceIn, (s + 1) * sliceIn);
+    const resized = resampleVolume(src, [1, n1, n2], [1, m1, m2], order, [1, 2], scratch);
+    const first = target.subarray(k * sliceOut, (k + 1) * sliceOut);
+    first.set(resized);
+    if (resized !== src) {
+      const [lo, hi] = minMax(src, 0, sliceIn);
+      clip(first, lo, hi);
+    }
+    for (k++; k < m0 && pick[k] === s; k++) target.copyWithin(k * sliceOut, (k - 1) * sliceOut, k * sliceOut);
+  }
 }
 
 function minMax(a: ArrayLike<number>, from: number, to: number): [number, number] {
