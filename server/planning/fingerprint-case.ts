@@ -5,7 +5,7 @@
 import { cropToNonzero, type Shape3 } from '../dataset/crop.js';
 import { DatasetError } from '../dataset/errors.js';
 import { readNifti, toFloat32, type NiftiImage } from '../io/nifti.js';
-import { RandomState } from './random-state.js';
+import { RandomState } from '../util/mt19937.js';
 
 /** Sampled foreground intensities of one channel: ascending distinct values and how often each was drawn. */
 export interface IntensityHistogram {

@@ -10,7 +10,7 @@ import { writeNifti } from '../../server/io/nifti.js';
 import { sampleHistogram } from '../../server/planning/fingerprint-case.js';
 import { extractFingerprint, intensityStatistics, mergeHistograms, samplesPerCase, type DatasetFingerprint } from '../../server/planning/fingerprint.js';
 import { planExperiment } from '../../server/planning/planner.js';
-import { RandomState } from '../../server/planning/random-state.js';
+import { RandomState } from '../../server/util/mt19937.js';
 import { SHARED, tempDir } from '../helpers.js';
 import { pythonEval, scipyUnavailable } from '../preprocessing/python.js';
 
