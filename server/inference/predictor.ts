@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { DatasetError } from '../dataset/errors.js';
 import { encodeNpz } from '../io/npz.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { readNifti, toFloat32, writeNifti, type NiftiImage } from '../io/nifti.js';
+import { writeNifti } from '../io/nifti.js';
 import { segmentationDatatype } from '../evaluation/postprocessing.js';
+import { readRawCase } from '../preprocessing/case-files.js';
 import { preprocessCase } from '../preprocessing/preprocessor.js';
 import { exportPrediction, type ExportedPrediction } from './export-prediction.js';
 import type { LoadedModel } from './model-folder.js';
@@ -30,37 +31,30 @@ export interface CaseTimings {
   exportS: number;
 }
 
+/** Geometry of the input image, which the segmentation file keeps. */
+export interface ReferenceGeometry {
+  shape: [number, number, number];
+  spacing: [number, number, number];
+  affine: number[][];
+}
+
 export interface CasePrediction extends ExportedPrediction {
-  reference: NiftiImage;
+  reference: ReferenceGeometry;
   properties: Record<string, unknown>;
   timings: CaseTimings;
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
-/** Reads the channel files of one case; they must agree in shape. */
-export async function readCaseImages(files: string[], expectedChannels: number): Promise<{ images: Float32Array[]; reference: NiftiImage }> {
-  if (files.length === 0) throw new DatasetError('a case needs at least one image file');
-  const read = await Promise.all(files.map((f) => readNifti(f)));
-  const images: Float32Array[] = [];
-  read.forEach((img, i) => {
-    if (img.shape.join() !== read[0].shape.join()) {
-      throw new DatasetError(`shape (${img.shape.join(', ')}) differs from channel 0's (${read[0].shape.join(', ')})`, files[i]);
-    }
-    const n = img.shape[0] * img.shape[1] * img.shape[2];
-    const f32 = toFloat32(img.data);
-    for (let c = 0; c < img.channels; c++) images.push(f32.subarray(c * n, (c + 1) * n));
-  });
-  if (images.length !== expectedChannels) {
-    throw new DatasetError(`the case has ${images.length} channel(s) but the model expects ${expectedChannels} (dataset.json channel_names)`, files[0]);
-  }
-  return { images, reference: read[0] };
-}
-
 /** Predicts one case given as channel files. */
 export async function predictCase(model: LoadedModel, files: string[], o: PredictOptions = {}): Promise<CasePrediction> {
   let t = performance.now();
-  const { images, reference } = await readCaseImages(files, model.imageChannels);
+  const { images, input } = await readRawCase(files, undefined);
+  if (images.length !== model.imageChannels) {
+    throw new DatasetError(`the case has ${images.length} channel(s) but the model expects ${model.imageChannels} (dataset.json channel_names)`, files[0]);
+  }
+  const affine = (input.nibabel_stuff as { original_affine: number[][] }).original_affine;
+  const reference: ReferenceGeometry = { shape: input.shape as ReferenceGeometry['shape'], spacing: input.spacing as ReferenceGeometry['spacing'], affine };
   const readS = seconds(t);
   t = performance.now();
   const isCascade = Boolean(model.configuration.previous_stage);
@@ -84,7 +78,7 @@ export async function predictCase(model: LoadedModel, files: string[], o: Predic
   const predictS = seconds(t);
   t = performance.now();
   const exported = exportPrediction(logits, pre.properties, model.plans, model.configuration, model.labels, { saveProbabilities: o.saveProbabilities });
-  const properties = { ...pre.properties, nibabel_stuff: { original_affine: reference.affine } };
+  const properties = { ...pre.properties, nibabel_stuff: { original_affine: affine } };
   return { ...exported, reference, properties, timings: { readS, preprocessS, predictS, exportS: seconds(t) } };
 }
 
