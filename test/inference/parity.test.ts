@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { readNifti } from '../../server/io/nifti.js';
+import { readNifti, writeNifti } from '../../server/io/nifti.js';
 import { decodeNpz } from '../../server/io/npz.js';
 import { loadModelFolder, releaseModel, type LoadedModel } from '../../server/inference/model-folder.js';
 import { predictCase } from '../../server/inference/predictor.js';
@@ -102,5 +102,45 @@ describe('nnunet predict (CLI, real model)', function () {
     } finally {
       tmp.cleanup();
     }
+  });
+});
+
+describe('prediction on unusual input (real model)', function () {
+  this.timeout(300_000);
+  let tmp: ReturnType<typeof tempDir>;
+  let model: LoadedModel;
+  const affine = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]];
+  before(async () => {
+    tmp = tempDir();
+    model = await loadModelFolder(installFixtureModel(tmp.dir), { folds: ['0'] });
+  });
+  after(async () => {
+    if (model) await releaseModel(model);
+    tmp?.cleanup();
+  });
+
+  it('refuses a case whose channel count does not match the model, naming the file', async () => {
+    const img = join(HIPPOCAMPUS, 'imagesTr', 'hippocampus_001_0000.nii.gz');
+    await assert.rejects(predictCase(model, [img, img], { mirroring: false }), /2 channel\(s\) but the model expects 1/);
+  });
+
+  it('predicts an all-zero image (nothing to crop) with the input geometry and finite probabilities', async () => {
+    const file = join(tmp.dir, 'zeros_0000.nii.gz');
+    await writeNifti(file, { data: new Float32Array(20 * 30 * 25), shape: [20, 30, 25], channels: 1, spacing: [1, 1, 1], affine }, { datatype: 'float32' });
+    const p = await predictCase(model, [file], { mirroring: false, saveProbabilities: true });
+    assert.deepEqual(p.shape, [20, 30, 25]);
+    assert.deepEqual(p.properties.bbox_used_for_cropping, [[0, 20], [0, 30], [0, 25]]);
+    assert.ok(p.probabilities!.every((v) => Number.isFinite(v) && v >= 0 && v <= 1));
+  });
+
+  it('segments an image one voxel thick (padded to the patch) without error', async () => {
+    const src = await readNifti(join(HIPPOCAMPUS, 'imagesTr', 'hippocampus_001_0000.nii.gz'));
+    const [, y, x] = src.shape;
+    const slice = Float32Array.from(src.data.subarray(17 * y * x, 18 * y * x) as ArrayLike<number>);
+    const file = join(tmp.dir, 'thin_0000.nii.gz');
+    await writeNifti(file, { data: slice, shape: [1, y, x], channels: 1, spacing: [1, 1, 1], affine }, { datatype: 'float32' });
+    const p = await predictCase(model, [file], { mirroring: false });
+    assert.deepEqual(p.shape, [1, y, x]);
+    assert.ok(p.segmentation.every((v) => v <= 2));
   });
 });
