@@ -1,5 +1,8 @@
 // Server configuration: defaults, then environment variables, then explicit overrides (CLI flags).
+// Every limit the server enforces is here, so an operator sees them in one place (and clients see
+// them through GetServerInfo).
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataRoots, type DataRoots } from './dataset/paths.js';
@@ -16,6 +19,33 @@ export interface ServerConfig {
   /** Seconds to finish in-flight calls after SIGTERM before forcing shutdown. */
   shutdownGraceSeconds: number;
   logLevel: string;
+  /** Largest file one upload (UploadCase, InstallModel, a Predict input channel) may declare. */
+  maxUploadBytes: number;
+  /** Chunk size of streamed outputs, and the size the SDK sends. */
+  chunkSizeBytes: number;
+  /** Predict calls running at once; past it they wait in a bounded queue. */
+  maxConcurrentPredictions: number;
+  /** Predict calls that may wait; past it RESOURCE_EXHAUSTED. */
+  maxQueuedPredictions: number;
+  /** Models kept loaded (onnxruntime sessions), least recently used evicted first. */
+  maxLoadedModels: number;
+  /** Where Predict spools its inputs and InstallModel its zips; every call removes its own files. */
+  tmpDir: string;
+  /** Bearer tokens: `NNUNET_TOKENS_FILE` (JSON {token: role}) or `NNUNET_ADMIN_TOKEN` / `NNUNET_READ_TOKEN`. */
+  tokensFile?: string;
+  adminToken?: string;
+  readToken?: string;
+  /** TLS: server certificate and key (PEM); with a CA, clients must present a certificate it signed (mTLS). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
+  /** Server keepalive pings (detects dead clients, so their work is cancelled). */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  /** Connections are closed (GOAWAY) after this age so L4-balanced clients re-spread; 0 = never. */
+  maxConnectionAgeMs: number;
+  /** Time calls still running at max connection age get to finish. */
+  maxConnectionAgeGraceMs: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -35,11 +65,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxReceiveMessageBytes: intFromEnv(env, 'NNUNET_MAX_RECEIVE_MESSAGE_BYTES', 8 * 1024 * 1024),
     shutdownGraceSeconds: intFromEnv(env, 'NNUNET_SHUTDOWN_GRACE_SECONDS', 30),
     logLevel: env.NNUNET_LOG_LEVEL ?? 'info',
+    maxUploadBytes: intFromEnv(env, 'NNUNET_MAX_UPLOAD_BYTES', 1024 ** 3),
+    chunkSizeBytes: intFromEnv(env, 'NNUNET_CHUNK_SIZE_BYTES', 1024 * 1024),
+    maxConcurrentPredictions: intFromEnv(env, 'NNUNET_MAX_CONCURRENT_PREDICTIONS', 2),
+    maxQueuedPredictions: intFromEnv(env, 'NNUNET_MAX_QUEUED_PREDICTIONS', 8),
+    maxLoadedModels: intFromEnv(env, 'NNUNET_MAX_LOADED_MODELS', 4),
+    tmpDir: env.NNUNET_TMP_DIR || tmpdir(),
+    tokensFile: env.NNUNET_TOKENS_FILE || undefined,
+    adminToken: env.NNUNET_ADMIN_TOKEN || undefined,
+    readToken: env.NNUNET_READ_TOKEN || undefined,
+    tlsCertFile: env.NNUNET_TLS_CERT || undefined,
+    tlsKeyFile: env.NNUNET_TLS_KEY || undefined,
+    tlsCaFile: env.NNUNET_TLS_CA || undefined,
+    keepaliveTimeMs: intFromEnv(env, 'NNUNET_KEEPALIVE_TIME_MS', 60_000),
+    keepaliveTimeoutMs: intFromEnv(env, 'NNUNET_KEEPALIVE_TIMEOUT_MS', 20_000),
+    maxConnectionAgeMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_MS', 0),
+    maxConnectionAgeGraceMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_GRACE_MS', 300_000),
     ...overrides,
   };
   for (const [key, value] of Object.entries({ port: config.port, metricsPort: config.metricsPort })) {
     if (value < -1 || value > 65535) throw new Error(`${key} must be in 0..65535 (or -1 to disable metrics), got ${value}`);
   }
+  // Chunks must fit in one message with room for the envelope.
+  if (config.chunkSizeBytes < 1024 || config.chunkSizeBytes > config.maxReceiveMessageBytes - 64 * 1024) {
+    throw new Error(`NNUNET_CHUNK_SIZE_BYTES must be in 1024..(NNUNET_MAX_RECEIVE_MESSAGE_BYTES - 64 KiB), got ${config.chunkSizeBytes}`);
+  }
+  for (const [key, value] of Object.entries({ maxConcurrentPredictions: config.maxConcurrentPredictions, maxLoadedModels: config.maxLoadedModels, maxUploadBytes: config.maxUploadBytes })) {
+    if (value < 1) throw new Error(`${key} must be at least 1, got ${value}`);
+  }
+  if (config.maxQueuedPredictions < 0) throw new Error(`maxQueuedPredictions must be >= 0, got ${config.maxQueuedPredictions}`);
+  if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');
+  if (config.tlsCaFile && !config.tlsCertFile) throw new Error('NNUNET_TLS_CA (mTLS) needs NNUNET_TLS_CERT and NNUNET_TLS_KEY');
   return config;
 }
 

@@ -1,47 +1,114 @@
-// The server process: configuration → gRPC server (nnunet.v1 services, grpc.health.v1) and the
-// Prometheus metrics HTTP server; drains gracefully on SIGTERM/SIGINT (health NOT_SERVING first,
-// so load balancers stop routing, then in-flight calls finish within the grace period).
-import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+// The server process: configuration → gRPC server (nnunet.v1 services, grpc.health.v1, server
+// reflection) and the Prometheus metrics HTTP server; drains gracefully on SIGTERM/SIGINT (health
+// NOT_SERVING first, so load balancers stop routing, then in-flight calls finish within the grace
+// period). Auth, metrics and request ids are interceptors, so every method gets them.
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
-import { createRegistry, startMetricsServer } from './metrics.js';
+import { createMetrics, startMetricsServer, type ServerMetrics } from './metrics.js';
 import { listModels } from './models/repository.js';
+import { Admission } from './rpc/admission.js';
+import { authInterceptor, loadTokens } from './rpc/auth.js';
+import type { RpcContext } from './rpc/context.js';
+import { datasetService, type DatasetServiceHooks } from './rpc/datasets.js';
+import { unimplementedService } from './rpc/errors.js';
+import { ModelCache } from './rpc/model-cache.js';
 import { modelService } from './rpc/models.js';
-import { serviceDefinition } from './rpc/protos.js';
+import { observingInterceptor } from './rpc/observe.js';
+import { inferenceService } from './rpc/predict.js';
+import { packageDefinition, serviceDefinition } from './rpc/protos.js';
 import { serverInfoService } from './rpc/server-info.js';
 
 export interface RunningServer {
   grpcPort: number;
   metricsPort: number | undefined;
   health: HealthImplementation;
+  metrics: ServerMetrics;
   /** Stops accepting calls, waits for in-flight ones up to the grace period, then forces. */
   stop(): Promise<void>;
 }
 
-const SERVICES = ['nnunet.v1.ServerService', 'nnunet.v1.ModelService'];
+/** Services the jobs module provides; until it is wired in they answer UNIMPLEMENTED. */
+export interface ServiceHooks extends DatasetServiceHooks {
+  trainingService?: grpc.UntypedServiceImplementation;
+}
 
-export async function startServer(config: ServerConfig, logger: Logger = pino({ level: config.logLevel })): Promise<RunningServer> {
-  const server = new grpc.Server({
+const SERVICES = ['nnunet.v1.ServerService', 'nnunet.v1.ModelService', 'nnunet.v1.DatasetService', 'nnunet.v1.InferenceService', 'nnunet.v1.TrainingService'];
+
+function credentials(config: ServerConfig): grpc.ServerCredentials {
+  if (!config.tlsCertFile || !config.tlsKeyFile) return grpc.ServerCredentials.createInsecure();
+  const pair = { cert_chain: readFileSync(config.tlsCertFile), private_key: readFileSync(config.tlsKeyFile) };
+  const ca = config.tlsCaFile ? readFileSync(config.tlsCaFile) : null;
+  // With a CA, clients must present a certificate it signed (mTLS).
+  return grpc.ServerCredentials.createSsl(ca, [pair], Boolean(ca));
+}
+
+function channelOptions(config: ServerConfig): grpc.ServerOptions {
+  const options: grpc.ServerOptions = {
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
     'grpc.max_send_message_length': config.maxReceiveMessageBytes,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+  };
+  if (config.maxConnectionAgeMs > 0) {
+    options['grpc.max_connection_age_ms'] = config.maxConnectionAgeMs;
+    options['grpc.max_connection_age_grace_ms'] = config.maxConnectionAgeGraceMs;
+  }
+  return options;
+}
+
+export async function startServer(config: ServerConfig, logger: Logger = pino({ level: config.logLevel }), hooks: ServiceHooks = {}): Promise<RunningServer> {
+  const tokens = loadTokens(config);
+  if (tokens.size === 0) {
+    logger.warn({ event: 'auth_disabled' }, 'AUTH IS OFF: no NNUNET_TOKENS_FILE, NNUNET_ADMIN_TOKEN or NNUNET_READ_TOKEN; anyone who reaches the port can upload, delete and train');
+  }
+  const metrics = createMetrics(packageVersion());
+  const ctx: RpcContext = { config, metrics, logger };
+  const cache = new ModelCache(config.maxLoadedModels, (n) => metrics.loadedModels.set(n));
+  const admission = new Admission(config.maxConcurrentPredictions, config.maxQueuedPredictions, (running, queued) => {
+    metrics.predictionsInFlight.set(running);
+    metrics.predictionsQueued.set(queued);
   });
-  server.addService(serviceDefinition('ServerService'), serverInfoService(config));
-  server.addService(serviceDefinition('ModelService'), modelService(config));
+
+  const server = new grpc.Server({ ...channelOptions(config), interceptors: [observingInterceptor(metrics, logger), authInterceptor(tokens)] });
+  server.addService(serviceDefinition('ServerService'), serverInfoService(config, tokens.size > 0));
+  server.addService(serviceDefinition('ModelService'), modelService(ctx, cache));
+  server.addService(serviceDefinition('DatasetService'), datasetService(ctx, hooks));
+  server.addService(serviceDefinition('InferenceService'), inferenceService(ctx, cache, admission));
+  server.addService(
+    serviceDefinition('TrainingService'),
+    hooks.trainingService ?? unimplementedService(serviceDefinition('TrainingService'), 'training and jobs are not wired into this server yet (server/jobs)'),
+  );
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICES].map((s) => [s, 'SERVING'])));
   health.addToServer(server);
+  const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
+  new ReflectionService({ ...packageDefinition(), ...healthDefinition }).addToServer(server);
 
   const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(`${config.host}:${config.port}`, credentials(config), (err, port) => (err ? reject(err) : resolve(port)));
   });
-  let metrics: { server: HttpServer; port: number } | undefined;
-  if (config.metricsPort >= 0) metrics = await startMetricsServer(createRegistry(), config.host, config.metricsPort);
+  let metricsServer: { server: HttpServer; port: number } | undefined;
+  if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
 
   logger.info(
-    { event: 'listening', host: config.host, grpcPort, metricsPort: metrics?.port, version: packageVersion(), roots: config.roots },
+    {
+      event: 'listening',
+      host: config.host,
+      grpcPort,
+      metricsPort: metricsServer?.port,
+      version: packageVersion(),
+      roots: config.roots,
+      tls: Boolean(config.tlsCertFile),
+      mtls: Boolean(config.tlsCaFile),
+      auth: tokens.size > 0,
+    },
     `nnunet-server listening on ${config.host}:${grpcPort}`,
   );
 
@@ -61,7 +128,8 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
           resolve();
         });
       });
-      await new Promise<void>((resolve) => (metrics ? metrics.server.close(() => resolve()) : resolve()));
+      await cache.close();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.server.close(() => resolve()) : resolve()));
       logger.info({ event: 'stopped' }, 'stopped');
     })());
   const models = listModels(config.roots.results);
@@ -69,7 +137,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
     { event: 'model_repository', folder: config.roots.results, models: models.length },
     models.length === 0 ? `model repository ${config.roots.results} is empty` : `model repository: ${models.length} model(s)`,
   );
-  return { grpcPort, metricsPort: metrics?.port, health, stop };
+  return { grpcPort, metricsPort: metricsServer?.port, health, metrics, stop };
 }
 
 /** Entry point of `npm start` and `nnunet serve`. */

@@ -19,12 +19,17 @@ export function protoFiles(): string[] {
 export const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
 let cached: grpc.GrpcObject | undefined;
+let cachedDefinition: protoLoader.PackageDefinition | undefined;
+
+/** The loaded package definition (for server reflection). */
+export function packageDefinition(): protoLoader.PackageDefinition {
+  return (cachedDefinition ??= protoLoader.loadSync(protoFiles(), { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR()] }));
+}
 
 /** The `nnunet.v1` package object: service constructors for clients and service definitions for the server. */
 export function nnunetV1(): grpc.GrpcObject {
   if (!cached) {
-    const definition = protoLoader.loadSync(protoFiles(), { ...LOADER_OPTIONS, includeDirs: [PROTO_DIR()] });
-    const root = grpc.loadPackageDefinition(definition);
+    const root = grpc.loadPackageDefinition(packageDefinition());
     cached = (root.nnunet as grpc.GrpcObject).v1 as grpc.GrpcObject;
   }
   return cached;

@@ -18,7 +18,7 @@ async function probeEngines(): Promise<string[]> {
   return engines;
 }
 
-export function serverInfoService(config: ServerConfig): grpc.UntypedServiceImplementation {
+export function serverInfoService(config: ServerConfig, authEnabled: boolean): grpc.UntypedServiceImplementation {
   let engines: Promise<string[]> | undefined;
   return {
     GetServerInfo: unary(async () => ({
@@ -26,6 +26,11 @@ export function serverInfoService(config: ServerConfig): grpc.UntypedServiceImpl
       engines: await (engines ??= probeEngines()),
       max_voxels: config.maxVoxels,
       max_receive_message_bytes: config.maxReceiveMessageBytes,
+      max_upload_bytes: config.maxUploadBytes,
+      chunk_size_bytes: config.chunkSizeBytes,
+      max_concurrent_predictions: config.maxConcurrentPredictions,
+      max_queued_predictions: config.maxQueuedPredictions,
+      auth_enabled: authEnabled,
     })),
   };
 }

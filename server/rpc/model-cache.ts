@@ -1,0 +1,113 @@
+// Loaded models (onnxruntime sessions per fold) kept between Predict calls, least recently used
+// evicted first, at most NNUNET_MAX_LOADED_MODELS. A model in use is never released under a
+// running prediction: eviction waits until its last user is done. Concurrent first uses of one
+// model share a single load.
+import { loadModelFolder, releaseModel, type LoadedModel } from '../inference/model-folder.js';
+
+interface Entry {
+  key: string;
+  folder: string;
+  loading: Promise<LoadedModel>;
+  users: number;
+  lastUsed: number;
+  /** Removed from the cache (evicted or invalidated); released when its last user is done. */
+  dropped: boolean;
+}
+
+export interface ModelLease {
+  model: LoadedModel;
+  /** True when this call had to load the model (for progress reporting). */
+  loaded: boolean;
+  release(): void;
+}
+
+export class ModelCache {
+  private readonly entries = new Map<string, Entry>();
+  private clock = 0;
+
+  constructor(
+    private readonly maxModels: number,
+    private readonly onSizeChange: (size: number) => void = () => {},
+    private readonly load: (folder: string, folds: string[] | undefined) => Promise<LoadedModel> = (folder, folds) => loadModelFolder(folder, { folds }),
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(folder: string, folds: string[] | undefined): boolean {
+    return this.entries.has(ModelCache.key(folder, folds));
+  }
+
+  static key(folder: string, folds: string[] | undefined): string {
+    return `${folder}\u0000${folds ? [...folds].sort().join(',') : '*'}`;
+  }
+
+  async acquire(folder: string, folds: string[] | undefined): Promise<ModelLease> {
+    const key = ModelCache.key(folder, folds);
+    let entry = this.entries.get(key);
+    const loaded = !entry;
+    if (!entry) {
+      entry = { key, folder, loading: this.load(folder, folds), users: 0, lastUsed: 0, dropped: false };
+      this.entries.set(key, entry);
+      this.onSizeChange(this.entries.size);
+      const failed = entry;
+      // A failed load is not cached: the next call tries again (the folder may have been fixed).
+      entry.loading.catch(() => {
+        if (this.entries.get(key) === failed) {
+          this.entries.delete(key);
+          this.onSizeChange(this.entries.size);
+        }
+      });
+    }
+    entry.users++;
+    entry.lastUsed = ++this.clock;
+    let model: LoadedModel;
+    try {
+      model = await entry.loading;
+    } catch (err) {
+      entry.users--;
+      throw err;
+    }
+    this.evict();
+    const held = entry;
+    let released = false;
+    return {
+      model,
+      loaded,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.users--;
+        if (held.dropped && held.users === 0) this.dispose(held);
+        else this.evict();
+      },
+    };
+  }
+
+  /** Drops every cached model of a folder (after DeleteModel or a reinstall). */
+  invalidate(folder: string): void {
+    for (const entry of [...this.entries.values()]) if (entry.folder === folder) this.drop(entry);
+  }
+
+  async close(): Promise<void> {
+    for (const entry of [...this.entries.values()]) this.drop(entry);
+  }
+
+  private evict(): void {
+    const idle = [...this.entries.values()].filter((e) => e.users === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    while (this.entries.size > this.maxModels && idle.length > 0) this.drop(idle.shift()!);
+  }
+
+  private drop(entry: Entry): void {
+    if (this.entries.get(entry.key) !== entry) return;
+    this.entries.delete(entry.key);
+    entry.dropped = true;
+    this.onSizeChange(this.entries.size);
+    if (entry.users === 0) this.dispose(entry);
+  }
+
+  private dispose(entry: Entry): void {
+    entry.loading.then(releaseModel, () => {}).catch(() => {});
+  }
+}

@@ -1,0 +1,183 @@
+// The input side of Predict: validating the header against the model and the limits (sizes are
+// known before any byte arrives, so nothing is allocated for a request that will be refused),
+// and spooling each channel's bytes to a file as they arrive. RAW voxels are turned into NIfTI
+// files so that the predictor reads every input the same way.
+import { open, readFile, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { readDatasetJsonFile } from '../dataset/dataset-json.js';
+import { encodeNifti, type NiftiDatatype } from '../io/nifti.js';
+import { datatypeByName, hostLittleEndian } from '../io/nifti-types.js';
+import type { ServerConfig } from '../config.js';
+import type { ServerMetrics } from '../metrics.js';
+import { invalidArgument, notFound, RpcError } from './errors.js';
+import { resolveModel, type ModelRef } from './models.js';
+import { checkDeclaredSize, checkFold } from './validate.js';
+import type { ModelFolder } from '../models/repository.js';
+
+export interface RawGeometry {
+  shape: number[];
+  spacing: number[];
+  affine: number[];
+  voxel_type: string;
+}
+
+export interface PredictHeader {
+  model?: ModelRef | null;
+  folds: string[];
+  step_size: number;
+  mirroring?: boolean;
+  outputs: string[];
+  input_format: string;
+  channel_sizes_bytes: number[];
+  raw_geometry?: RawGeometry | null;
+}
+
+export interface VolumeChunk {
+  channel: number;
+  data: Buffer;
+}
+
+export interface PredictPlan {
+  model: ModelFolder;
+  /** undefined: the model's fold_N folders, as nnU-Net. */
+  folds: string[] | undefined;
+  stepSize: number;
+  mirroring: boolean;
+  wantSegmentation: boolean;
+  wantProbabilities: boolean;
+  channelSizes: number[];
+  raw?: { shape: [number, number, number]; spacing: [number, number, number]; affine: number[][]; datatype: NiftiDatatype };
+}
+
+const VOXEL_TYPES: Record<string, NiftiDatatype> = {
+  VOXEL_TYPE_UINT8: 'uint8',
+  VOXEL_TYPE_INT8: 'int8',
+  VOXEL_TYPE_INT16: 'int16',
+  VOXEL_TYPE_UINT16: 'uint16',
+  VOXEL_TYPE_INT32: 'int32',
+  VOXEL_TYPE_UINT32: 'uint32',
+  VOXEL_TYPE_FLOAT32: 'float32',
+  VOXEL_TYPE_FLOAT64: 'float64',
+};
+
+function planRaw(g: RawGeometry | null | undefined, channels: number, config: ServerConfig): NonNullable<PredictPlan['raw']> & { bytesPerChannel: number } {
+  if (!g) throw invalidArgument('header.raw_geometry', 'RAW input needs the geometry (shape, spacing or affine, voxel_type)');
+  if (g.shape.length !== 3 || !g.shape.every((n) => Number.isSafeInteger(n) && n > 0)) throw invalidArgument('header.raw_geometry.shape', `must be three positive sizes (i, j, k), got [${g.shape.join(', ')}]`);
+  const datatype = VOXEL_TYPES[g.voxel_type];
+  if (!datatype) throw invalidArgument('header.raw_geometry.voxel_type', `must be one of ${Object.keys(VOXEL_TYPES).join(', ')}`);
+  const voxels = g.shape[0] * g.shape[1] * g.shape[2];
+  if (voxels * channels > config.maxVoxels) {
+    throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, `${voxels * channels} voxels (all channels), more than the limit of ${config.maxVoxels} (NNUNET_MAX_VOXELS)`, 'header.raw_geometry.shape');
+  }
+  let affine: number[][];
+  if (g.affine.length === 16) affine = [0, 1, 2, 3].map((r) => g.affine.slice(r * 4, r * 4 + 4));
+  else if (g.affine.length === 0) {
+    if (g.spacing.length !== 3) throw invalidArgument('header.raw_geometry.spacing', 'give three spacings (mm) or a 16-value affine');
+    affine = [
+      [g.spacing[0], 0, 0, 0],
+      [0, g.spacing[1], 0, 0],
+      [0, 0, g.spacing[2], 0],
+      [0, 0, 0, 1],
+    ];
+  } else throw invalidArgument('header.raw_geometry.affine', `must have 16 values (row-major 4x4), got ${g.affine.length}`);
+  if (!affine.flat().every(Number.isFinite)) throw invalidArgument('header.raw_geometry.affine', 'must be finite numbers');
+  const spacing = g.spacing.length === 3 ? g.spacing : [0, 1, 2].map((c) => Math.hypot(affine[0][c], affine[1][c], affine[2][c]));
+  if (!spacing.every((s) => Number.isFinite(s) && s > 0)) throw invalidArgument('header.raw_geometry.spacing', 'spacings must be positive');
+  const bytesPerChannel = voxels * datatypeByName(datatype).bytes;
+  checkDeclaredSize('header.raw_geometry', bytesPerChannel, config.maxUploadBytes);
+  // NiftiImage keeps (k, j, i); the API speaks (i, j, k).
+  return { shape: [g.shape[2], g.shape[1], g.shape[0]], spacing: [spacing[2], spacing[1], spacing[0]], affine, datatype, bytesPerChannel };
+}
+
+/** Validates a Predict header; INVALID_ARGUMENT naming the field, NOT_FOUND, RESOURCE_EXHAUSTED. */
+export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan {
+  const model = resolveModel(config.roots.results, h.model, 'header.model');
+  const folds = h.folds.length > 0 ? h.folds.map((f, i) => checkFold(`header.folds[${i}]`, f)) : undefined;
+  for (const f of folds ?? []) if (!model.folds.includes(f)) throw notFound(`fold ${f} of model ${model.dataset}/${model.trainer}__${model.plans}__${model.configuration} does not exist (available: ${model.folds.join(', ') || 'none'})`);
+  if (!folds && !model.folds.some((f) => f !== 'all')) {
+    throw new RpcError(grpc.status.FAILED_PRECONDITION, `the model has no fold_N folder (only: ${model.folds.join(', ') || 'none'}); pass folds, e.g. ["all"]`, 'header.folds');
+  }
+  const stepSize = h.step_size === 0 ? 0.5 : h.step_size;
+  if (!(stepSize > 0 && stepSize <= 1)) throw invalidArgument('header.step_size', `must be in (0, 1], got ${h.step_size}`);
+  const unknown = h.outputs.find((o) => o !== 'PREDICT_OUTPUT_SEGMENTATION' && o !== 'PREDICT_OUTPUT_PROBABILITIES');
+  if (unknown) throw invalidArgument('header.outputs', `unknown output ${unknown}`);
+  const { json, problems } = readDatasetJsonFile(join(model.folder, 'dataset.json'));
+  if (problems.length > 0) throw new RpcError(grpc.status.FAILED_PRECONDITION, `the model's dataset.json is invalid: ${problems.join('; ')}`, 'header.model');
+  const channels = Object.keys(json.channel_names).length;
+  const plan: PredictPlan = {
+    model,
+    folds,
+    stepSize,
+    mirroring: h.mirroring ?? true,
+    wantSegmentation: h.outputs.length === 0 || h.outputs.includes('PREDICT_OUTPUT_SEGMENTATION'),
+    wantProbabilities: h.outputs.includes('PREDICT_OUTPUT_PROBABILITIES'),
+    channelSizes: [],
+  };
+  if (h.input_format === 'INPUT_FORMAT_RAW') {
+    const raw = planRaw(h.raw_geometry, channels, config);
+    if (h.channel_sizes_bytes.length > 0 && h.channel_sizes_bytes.some((n) => n !== raw.bytesPerChannel)) {
+      throw invalidArgument('header.channel_sizes_bytes', `RAW channels of this geometry have ${raw.bytesPerChannel} bytes each`);
+    }
+    plan.raw = raw;
+    plan.channelSizes = Array<number>(channels).fill(raw.bytesPerChannel);
+  } else {
+    if (h.channel_sizes_bytes.length !== channels) {
+      throw invalidArgument('header.channel_sizes_bytes', `the model takes ${channels} channel(s) (${Object.values(json.channel_names).join(', ')}); give one size per channel file, got ${h.channel_sizes_bytes.length}`);
+    }
+    plan.channelSizes = h.channel_sizes_bytes.map((n, i) => checkDeclaredSize(`header.channel_sizes_bytes[${i}]`, n, config.maxUploadBytes));
+  }
+  return plan;
+}
+
+/** Writes the chunks of each channel, in order, to `dir`; returns NIfTI files, one per channel. */
+export async function spoolChannels(
+  next: () => Promise<IteratorResult<{ payload?: string; chunk?: VolumeChunk | null }>>,
+  plan: PredictPlan,
+  dir: string,
+  metrics: ServerMetrics,
+): Promise<string[]> {
+  const sizes = plan.channelSizes;
+  const received = sizes.map(() => 0);
+  const files = sizes.map((_, i) => join(dir, plan.raw ? `channel_${i}.raw` : `channel_${i}.nii.gz`));
+  let current = -1;
+  let handle: FileHandle | undefined;
+  try {
+    for (;;) {
+      const step = await next();
+      if (step.done) break;
+      const msg = step.value;
+      if (msg.payload !== 'chunk' || !msg.chunk) throw invalidArgument('header', 'only the first message may be a header; then volume chunks');
+      const { channel, data } = msg.chunk;
+      if (channel !== current) {
+        if (channel !== current + 1 || channel >= sizes.length) throw invalidArgument('chunk.channel', `channels are sent in order 0..${sizes.length - 1}; got ${channel} after ${current}`);
+        if (current >= 0 && received[current] !== sizes[current]) throw invalidArgument('chunk.channel', `channel ${current} ended after ${received[current]} of ${sizes[current]} bytes`);
+        await handle?.close();
+        current = channel;
+        handle = await open(files[current], 'wx');
+      }
+      received[current] += data.length;
+      metrics.receivedBytes.inc({ grpc_method: 'Predict' }, data.length);
+      if (received[current] > sizes[current]) throw new RpcError(grpc.status.OUT_OF_RANGE, `channel ${current}: more bytes (${received[current]}) than declared (${sizes[current]})`, 'chunk.data');
+      await handle!.write(data);
+    }
+  } finally {
+    await handle?.close();
+  }
+  const short = received.findIndex((n, i) => n !== sizes[i]);
+  if (short >= 0) throw invalidArgument('chunk', `channel ${short}: received ${received[short]} of ${sizes[short]} bytes before the stream ended`);
+  if (!plan.raw) return files;
+  return Promise.all(files.map((f, i) => rawToNifti(f, join(dir, `channel_${i}.nii`), plan.raw!)));
+}
+
+async function rawToNifti(rawFile: string, niftiFile: string, raw: NonNullable<PredictPlan['raw']>): Promise<string> {
+  const bytes = await readFile(rawFile);
+  const info = datatypeByName(raw.datatype);
+  // The wire format is little-endian; copy into an aligned buffer of the type.
+  const buffer = new ArrayBuffer(bytes.length);
+  new Uint8Array(buffer).set(bytes);
+  if (!hostLittleEndian) throw new RpcError(grpc.status.UNIMPLEMENTED, 'RAW input on a big-endian server host is not supported');
+  const data = new info.array(buffer, 0, bytes.length / info.bytes);
+  await writeFile(niftiFile, encodeNifti({ data, shape: raw.shape, channels: 1, spacing: raw.spacing, affine: raw.affine }, { datatype: raw.datatype }, false, niftiFile));
+  return niftiFile;
+}

@@ -1,0 +1,177 @@
+// nnunet.v1.InferenceService.Predict: header → admission (bounded queue, RESOURCE_EXHAUSTED past
+// it) → input spooled to a per-call temporary folder → a run slot → the cached model → the
+// predictor (preprocessing, sliding window over the folds, export) → geometry, segmentation
+// (.nii.gz) and probabilities (.npz) streamed back in chunks with back-pressure.
+// A client that goes away cancels the work between sliding-window tiles; preprocessing and export
+// are synchronous in this process for now (they block the event loop for the length of one
+// case: moving them to the worker pool is the next step) and finish before the cancel is seen.
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { segmentationDatatype } from '../evaluation/postprocessing.js';
+import { predictCase } from '../inference/predictor.js';
+import { encodeNifti } from '../io/nifti.js';
+import { encodeNpz } from '../io/npz.js';
+import type { Admission } from './admission.js';
+import { callLogger, type RpcContext } from './context.js';
+import { CallCancelledError, RpcError, toServiceError } from './errors.js';
+import type { ModelCache } from './model-cache.js';
+import { planPredict, spoolChannels, type PredictHeader, type VolumeChunk } from './predict-input.js';
+import { whenCancelled } from './upload.js';
+
+interface PredictRequest {
+  payload?: 'header' | 'chunk';
+  header?: PredictHeader | null;
+  chunk?: VolumeChunk | null;
+}
+
+type Duplex = grpc.ServerDuplexStream<PredictRequest, object>;
+
+const PROGRESS_INTERVAL_MS = 250;
+const seconds = (t0: number) => (performance.now() - t0) / 1000;
+
+/** Writes one message, waiting for 'drain' when the transport's buffer is full. */
+async function send(call: Duplex, message: object, cancelled: Promise<never>): Promise<void> {
+  if (call.cancelled) throw new CallCancelledError();
+  if (!call.write(message)) await Promise.race([once(call, 'drain'), cancelled]);
+}
+
+async function sendOutput(call: Duplex, output: string, bytes: Uint8Array, chunkSize: number, cancelled: Promise<never>, ctx: RpcContext): Promise<void> {
+  for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+    const data = bytes.subarray(offset, Math.min(bytes.length, offset + chunkSize));
+    await send(call, { chunk: { output, offset, data } }, cancelled);
+    ctx.metrics.sentBytes.inc({ grpc_method: 'Predict' }, data.length);
+  }
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admission, call: Duplex): Promise<void> {
+  const log = callLogger(ctx, call, 'Predict');
+  const cancel = whenCancelled(call);
+  const iterator = (call as AsyncIterable<PredictRequest>)[Symbol.asyncIterator]();
+  const next = () => Promise.race([iterator.next(), cancel.promise]);
+  let dir: string | undefined;
+  const ticket = await (async () => {
+    const first = await next();
+    if (first.done || first.value.payload !== 'header' || !first.value.header) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'the first message must be the header', 'header');
+    const plan = planPredict(first.value.header, ctx.config);
+    const t = admission.tryAdmit();
+    if (!t) {
+      ctx.metrics.predictionsRejected.inc();
+      const retry = admission.retryAfterMs();
+      throw new RpcError(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `the server is busy: ${admission.running} prediction(s) running and ${admission.queued} waiting (limits: NNUNET_MAX_CONCURRENT_PREDICTIONS=${admission.maxRunning}, NNUNET_MAX_QUEUED_PREDICTIONS=${admission.maxQueued}); retry in about ${Math.ceil(retry / 1000)} s`,
+        undefined,
+        retry,
+      );
+    }
+    return { ticket: t, plan };
+  })();
+  const { plan } = ticket;
+  try {
+    await mkdir(ctx.config.tmpDir, { recursive: true });
+    dir = await mkdtemp(join(ctx.config.tmpDir, 'nnunet-predict-'));
+    const files = await spoolChannels(next, plan, dir, ctx.metrics);
+
+    const queuedAt = performance.now();
+    if (admission.running >= admission.maxRunning) await send(call, { progress: { stage: 'PREDICT_STAGE_QUEUED', done: 0, total: 0 } }, cancel.promise);
+    await Promise.race([ticket.ticket.run(), cancel.promise]);
+    const queueSeconds = seconds(queuedAt);
+
+    if (!cache.has(plan.model.folder, plan.folds)) await send(call, { progress: { stage: 'PREDICT_STAGE_LOADING_MODEL', done: 0, total: 0 } }, cancel.promise);
+    const lease = await cache.acquire(plan.model.folder, plan.folds);
+    let lastProgress = 0;
+    let prediction;
+    try {
+      prediction = await predictCase(lease.model, files, {
+        stepSize: plan.stepSize,
+        mirroring: plan.mirroring,
+        saveProbabilities: plan.wantProbabilities,
+        onProgress: (done, total) => {
+          // Throwing here stops the sliding window between tiles.
+          if (call.cancelled) throw new CallCancelledError();
+          const now = performance.now();
+          if (done === total || now - lastProgress >= PROGRESS_INTERVAL_MS) {
+            lastProgress = now;
+            call.write({ progress: { stage: 'PREDICT_STAGE_PREDICTING', done, total } });
+          }
+        },
+      });
+    } finally {
+      lease.release();
+    }
+    const exportStart = performance.now();
+    const p = prediction;
+    const segmentation = plan.wantSegmentation
+      ? encodeNifti({ data: p.segmentation, shape: p.reference.shape, channels: 1, spacing: p.reference.spacing, affine: p.reference.affine }, { datatype: segmentationDatatype(p.segmentation) }, true)
+      : undefined;
+    let probabilities: Buffer | undefined;
+    if (plan.wantProbabilities && p.probabilities) {
+      const classes = p.probabilities.length / (p.shape[0] * p.shape[1] * p.shape[2]);
+      probabilities = encodeNpz({ probabilities: { dtype: 'float32', shape: [classes, ...p.shape], data: p.probabilities } }, { compress: true });
+    }
+    // The model's work is done: let the next call run while this one streams its outputs.
+    ticket.ticket.release();
+    const exportSeconds = p.timings.exportS + seconds(exportStart);
+    const voxels = p.reference.shape[0] * p.reference.shape[1] * p.reference.shape[2];
+    ctx.metrics.inferenceSeconds.observe({ stage: 'preprocess' }, p.timings.readS + p.timings.preprocessS);
+    ctx.metrics.inferenceSeconds.observe({ stage: 'predict' }, p.timings.predictS);
+    ctx.metrics.inferenceSeconds.observe({ stage: 'export' }, exportSeconds);
+    ctx.metrics.inferenceVoxels.inc(voxels);
+
+    await send(call, { progress: { stage: 'PREDICT_STAGE_EXPORTING', done: 1, total: 1 } }, cancel.promise);
+    const labels = Object.entries(lease.model.datasetJson.labels).map(([name, v]) => ({ name, values: Array.isArray(v) ? v : [v] }));
+    await send(
+      call,
+      {
+        geometry: {
+          shape: [...p.reference.shape].reverse(),
+          spacing: [...p.reference.spacing].reverse(),
+          affine: p.reference.affine.flat(),
+          labels,
+          segmentation_size_bytes: segmentation?.length ?? 0,
+          probabilities_size_bytes: probabilities?.length ?? 0,
+        },
+      },
+      cancel.promise,
+    );
+    if (segmentation) await sendOutput(call, 'PREDICT_OUTPUT_SEGMENTATION', segmentation, ctx.config.chunkSizeBytes, cancel.promise, ctx);
+    if (probabilities) await sendOutput(call, 'PREDICT_OUTPUT_PROBABILITIES', probabilities, ctx.config.chunkSizeBytes, cancel.promise, ctx);
+    const summary = {
+      segmentation_sha256: segmentation ? sha256(segmentation) : '',
+      probabilities_sha256: probabilities ? sha256(probabilities) : '',
+      queue_seconds: queueSeconds,
+      preprocess_seconds: p.timings.readS + p.timings.preprocessS,
+      predict_seconds: p.timings.predictS,
+      export_seconds: exportSeconds,
+      voxels,
+    };
+    await send(call, { summary }, cancel.promise);
+    call.end();
+    log.info({ event: 'predicted', model: `${plan.model.dataset}/${plan.model.trainer}__${plan.model.plans}__${plan.model.configuration}`, ...summary }, 'prediction sent');
+  } finally {
+    ticket.ticket.release();
+    cancel.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function inferenceService(ctx: RpcContext, cache: ModelCache, admission: Admission): grpc.UntypedServiceImplementation {
+  return {
+    Predict: (call: Duplex) => {
+      runPredict(ctx, cache, admission, call).catch((err: unknown) => {
+        if (err instanceof CallCancelledError || call.cancelled) {
+          callLogger(ctx, call, 'Predict').info({ event: 'predict_cancelled' }, 'client went away: prediction stopped');
+          return;
+        }
+        const status = toServiceError(err);
+        if (status.code === grpc.status.INTERNAL) callLogger(ctx, call, 'Predict').error({ err }, 'prediction failed');
+        call.emit('error', status);
+      });
+    },
+  };
+}
