@@ -1,8 +1,8 @@
-// Resampling to a target shape as nnU-Net v2's resample_data_or_seg_to_shape (default_resampling.py):
-// cubic B-spline images clipped to the input range, label-wise linear segmentations (>= 0.5, ascending
-// labels), and the separate-z rule (in-plane order `order`, then `order_z` along the coarse axis when
-// the spacing anisotropy exceeds 3). Departures: work is done axis by axis (same result to ~1e-16)
-// and shrinking axes first; logits stay float32 where nnU-Net would carry float16.
+// Resampling to a target shape as nnU-Net v2's resample_data_or_seg_to_shape (default_resampling.py)
+// for images, probabilities and logits: cubic B-spline clipped to the input range, the new-shape and
+// separate-z rules (in plane with `order`, then `order_z` along the coarse axis when the spacing
+// anisotropy exceeds 3). Segmentations: segmentation-resampling.ts. Departures: work is done axis by
+// axis (same result to ~1e-16), shrinking axes first; logits stay float32 where nnU-Net keeps float16.
 import type { ResamplingKwargs } from '../planning/plans.js';
 import { planAxis, resampleAxis, type InterpolationOrder, type Volume } from './interpolation.js';
 
