@@ -2,6 +2,7 @@
 import { ensembleCommand } from './ensemble.js';
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { extractFingerprintCommand } from './extract-fingerprint.js';
+import { findBestConfigurationCommand } from './find-best-configuration.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
 import { installModelFromZipCommand } from './install-model.js';
 import { planAndPreprocessCommand } from './plan-and-preprocess.js';
@@ -25,20 +26,19 @@ export const COMMANDS: Command[] = [
   determinePostprocessingCommand,
   applyPostprocessingCommand,
   ensembleCommand,
+  findBestConfigurationCommand,
   installModelFromZipCommand,
   serveCommand,
 ];
 
 const STAGES = {
   training: 'training needs the libtorch engine and the trainer, which are not built yet',
-  evaluation: 'model selection needs trained cross-validation folds, which are not built yet',
   models: 'model download and export are not built yet',
 };
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
 export const PLANNED: PlannedCommand[] = [
   { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
-  { name: 'find_best_configuration', summary: 'pick the best configuration/ensemble', missing: STAGES.evaluation },
   { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
   { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
   { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },

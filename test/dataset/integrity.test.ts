@@ -109,7 +109,7 @@ describe('nnunet CLI frame', () => {
     assert.match(help.stdout, /verify_dataset_integrity/);
     const cmdHelp = await nnunet(['verify_dataset_integrity', '-h'], {});
     assert.match(cmdHelp.stdout, /usage: nnunet verify_dataset_integrity -d DATASET/);
-    const planned = await nnunet(['find_best_configuration', '4'], {});
+    const planned = await nnunet(['export_model_to_zip', '-d', '4'], {});
     assert.equal(planned.code, 3);
     assert.match(planned.stderr, /not implemented yet \(UNIMPLEMENTED\)/);
     const unknown = await nnunet(['frobnicate'], {});
