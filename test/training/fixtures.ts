@@ -31,7 +31,7 @@ export async function makeTrainingFixture(root: string, o: TrainingFixtureOption
   const id = o.id ?? 951;
   const env = { nnUNet_raw: join(root, 'raw'), nnUNet_preprocessed: join(root, 'preprocessed'), nnUNet_results: join(root, 'results') };
   await writeSyntheticDataset(env.nnUNet_raw, { id, name: 'TrainPhantom', cases: o.cases ?? 10, shape: o.shape ?? [20, 24, 24], labels: o.labels ?? 1, noise: o.noise ?? 0.05, seed: 7 });
-  const { datasetName } = await extractFingerprint(String(id), { env });
+  const { datasetName } = await extractFingerprint(String(id), { env, numProcesses: 1, foregroundSamplesTotal: 1e5 });
   const planned = await planDataset(String(id), { env });
   const plans = JSON.parse(readFileSync(planned.file, 'utf8'));
   const features = o.features ?? [4, 8, 16];
