@@ -124,7 +124,7 @@ export function createBatchSource(options: DataPipelineOptions): BatchSource {
     for (let j = 0; j < options.batchSize; j++) {
       const key = options.caseIds[rng.index(options.caseIds.length)];
       const info = await store.info(key);
-      const forced = isForcedForeground(j, options.batchSize, oversample);
+      const forced = options.probabilisticOversampling ? rng.chance(oversample) : isForcedForeground(j, options.batchSize, oversample);
       boxes.push(chooseBbox(info.shape, loaded3d, patch3d, forced, info.classLocations, ignoreKey, rng).start);
       keys.push(key);
     }

@@ -61,37 +61,67 @@ export function centerCrop(t: Tensor, patch: readonly number[], value: number): 
   return cropTensor(t, start, patch, value);
 }
 
+/**
+ * affine_grid(θ, align_corners=False) for the theta of `affineTheta`, built as a sum of one
+ * broadcast term per axis: libtorch's generic affine_grid (a batched matmul over every voxel) is
+ * several times slower on the CPU for the same grid.
+ */
+export function samplingGrid(A: readonly (readonly number[])[], inShape: readonly number[], patch: readonly number[], device: Device): Tensor {
+  return tidy(() => {
+    const nd = patch.length;
+    let grid: Tensor | null = null;
+    for (let j = 0; j < nd; j++) {
+      const u = Float32Array.from({ length: patch[j] }, (_, k) => (2 * k + 1) / patch[j] - 1);
+      const shape = patch.map((p, d) => (d === j ? p : 1));
+      // grid component r is input axis nd − 1 − r (grid_sample's x is the last axis).
+      const coef = Float32Array.from({ length: nd }, (_, r) => (A[nd - 1 - r][j] * patch[j]) / inShape[nd - 1 - r]);
+      const term = tensor(u, [...shape, 1]).mul(tensor(coef, [...shape.map(() => 1), nd])).to(device);
+      grid = grid === null ? term : grid.add(term);
+    }
+    return (grid as Tensor).expand([...patch, nd]).unsqueeze(0).contiguous();
+  });
+}
+
 /** Labels sampled per chunk of one-hot channels, to bound memory for datasets with many labels. */
 const LABEL_CHUNK = 4;
 
 /**
  * Resamples a label map (Cs, ...S) with the grid: each label's indicator is interpolated linearly
  * and every output voxel takes the label with the largest weight (ties → the lowest label). The
- * region outside the input counts as label −1, as if the map were padded with −1.
+ * weight of −1 is what the labels leave of 1 — the −1 voxels inside plus the area outside the
+ * input — as if the map were padded with −1, without sampling either separately.
  * Departs from batchgeneratorsv2 only in precision: float32 weights instead of ×1000 float16.
  */
 function resampleLabels(seg: Tensor, grid: Tensor, maxLabel: number): Tensor {
   return tidy(() => {
     const cs = seg.shape[0];
-    const spatial = seg.shape.slice(1);
-    const g = grid.expand([cs, ...grid.shape.slice(1)]);
+    const g = cs === 1 ? grid : grid.expand([cs, ...grid.shape.slice(1)]);
     const sample = (x: Tensor) => F.gridSample(x, g, { mode: 'bilinear', paddingMode: 'zeros', alignCorners: false });
-    const coverage = F.gridSample(full([1, 1, ...spatial], 1, { device: seg.device as Device }), grid, { alignCorners: false });
-    let best = sample(seg.eq(-1).to('float32').unsqueeze(1)).add(coverage.neg().add(1));
-    let label = full(best.shape, -1, { dtype: 'int16', device: seg.device as Device });
-    const ones = spatial.map(() => 1);
+    const ones = seg.shape.slice(1).map(() => 1);
+    let best: Tensor | null = null;
+    let label: Tensor | null = null;
+    let total: Tensor | null = null;
     for (let first = 0; first <= maxLabel; first += LABEL_CHUNK) {
       const k = Math.min(LABEL_CHUNK, maxLabel + 1 - first);
-      [best, label] = tidy(() => {
+      [best, label, total] = tidy(() => {
         const values = tensor(Int16Array.from({ length: k }, (_, i) => first + i), [1, k, ...ones]).to(seg.device as Device);
         const w = sample(seg.unsqueeze(1).eq(values).to('float32'));
-        const cmax = w.max(1, true);
-        const carg = w.argmax(1, true).add(first).to('int16');
-        const better = cmax.gt(best);
-        return [cmax.maximum(best), where(better, carg, label)];
+        let [b, l, t] = [best, label, total];
+        // A running maximum over the channels: elementwise ops beat max/argmax over dim 1 here.
+        for (let i = 0; i < k; i++) {
+          const wi = w.narrow(1, i, 1);
+          if (b === null || l === null || t === null) {
+            [b, l, t] = [wi, full(wi.shape, first + i, { dtype: 'int16', device: seg.device as Device }), wi];
+            continue;
+          }
+          const better = wi.gt(b);
+          [b, l, t] = [b.maximum(wi), where(better, first + i, l), t.add(wi)];
+        }
+        return [b, l, t];
       });
     }
-    return label.squeeze(1);
+    const minusOne = (total as Tensor).neg().add(1);
+    return where(minusOne.ge(best as Tensor), -1, (label as Tensor).to('int16')).to('int16').squeeze(1);
   });
 }
 
@@ -108,9 +138,7 @@ export function spatialTransform(
 ): { img: Tensor; seg: Tensor } {
   if (A === null) return { img: centerCrop(img, patch, 0), seg: centerCrop(seg, patch, -1) };
   return tidy(() => {
-    const inShape = img.shape.slice(1);
-    const theta = tensor(affineTheta(A, inShape, patch), [1, patch.length, patch.length + 1]).to(img.device as Device);
-    const grid = F.affineGrid(theta, [1, 1, ...patch], false);
+    const grid = samplingGrid(A, img.shape.slice(1), patch, img.device as Device);
     const out = F.gridSample(img.unsqueeze(0), grid, { mode: 'bilinear', paddingMode: 'zeros', alignCorners: false }).squeeze(0);
     return { img: out, seg: resampleLabels(seg, grid, maxLabel) };
   });

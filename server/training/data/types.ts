@@ -35,6 +35,8 @@ export interface DataPipelineOptions {
   /** Training (augmentation, enlarged initial patch) or online validation (neither). */
   mode: 'train' | 'val';
   oversampleForegroundPercent?: number;
+  /** nnUNetTrainer_probabilisticOversampling: each sample is forced with that probability instead of the last ones. */
+  probabilisticOversampling?: boolean;
   /** Image channels that were normalised with a mask (use_mask_for_norm): zeroed where seg < 0. */
   maskedChannels?: number[];
   /** Mirror axes for augmentation (also the inference mirroring axes). */

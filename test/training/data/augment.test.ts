@@ -3,7 +3,7 @@
 // each intensity transform's statistics, and the label-side transforms (mask, regions + ignore,
 // cascade one-hot, morphology, component removal, deep-supervision targets).
 import assert from 'node:assert/strict';
-import { rand, tensor, tidy, torchAvailable, zeros, type Tensor } from '../../../server/engine/torch.js';
+import { F, rand, tensor, tidy, torchAvailable, zeros, type Tensor } from '../../../server/engine/torch.js';
 import { LabelManager } from '../../../server/dataset/labels.js';
 import { trainingSample, validationSample } from '../../../server/training/data/augment.js';
 import { planPipeline } from '../../../server/training/data/batch-source.js';
@@ -17,7 +17,7 @@ import {
   simulateLowResolution,
 } from '../../../server/training/data/intensity.js';
 import { DecisionRng } from '../../../server/training/data/rng.js';
-import { affineMatrix, mirror, nearestExactIndices, resizeNearestExact, spatialTransform } from '../../../server/training/data/spatial.js';
+import { affineMatrix, affineTheta, mirror, nearestExactIndices, resizeNearestExact, samplingGrid, spatialTransform } from '../../../server/training/data/spatial.js';
 import {
   appendPreviousStageOneHot,
   applyBinaryOperators,
@@ -65,7 +65,7 @@ function blobs(shape: number[]): { seg: Int16Array; img: Float32Array } {
         const img = rand([1, S, S]);
         const seg = tensor(Int16Array.from({ length: S * S }, (_, i) => i % 3), [1, S, S]);
         const out = spatialTransform(img, seg, [S, S], affineMatrix([Math.PI / 2], 1), 2);
-        const a = f32(img), b = f32(out.img), sa = Array.from(seg.data()), sb = Array.from(out.seg.data());
+        const a = f32(img), b = f32(out.img), sa = f32(seg), sb = f32(out.seg);
         for (let i = 0; i < S; i++) {
           for (let j = 0; j < S; j++) {
             assert.ok(Math.abs(b[i * S + j] - a[(S - 1 - j) * S + i]) < 1e-5, `${i},${j}`);
@@ -90,7 +90,7 @@ function blobs(shape: number[]): { seg: Int16Array; img: Float32Array } {
         const S = [40, 40, 40];
         const { seg, img } = blobs(S);
         const out = spatialTransform(tensor(img, [1, ...S]), tensor(seg, [1, ...S]), [32, 32, 32], affineMatrix([0.3, -0.2, 0.5], 1.4), 2);
-        const im = f32(out.img), lab = Array.from(out.seg.data());
+        const im = f32(out.img), lab = f32(out.seg);
         let agree = 0, labelled = 0;
         lab.forEach((l, i) => {
           if (l < 0) return;
@@ -102,6 +102,14 @@ function blobs(shape: number[]): { seg: Int16Array; img: Float32Array } {
         assert.equal(lab[0], -1);
         assert.equal(im[0], 0);
         assert.ok(new Set(lab).has(2) && new Set(lab).has(1));
+      }));
+
+    it('builds the same sampling grid as affine_grid with θ_ij = A_ij · P_j / S_i', () =>
+      tidy(() => {
+        const A = affineMatrix([0.3, -0.5, 1.1], 1.2);
+        const [S, P] = [[30, 41, 25], [16, 24, 20]];
+        const reference = F.affineGrid(tensor(affineTheta(A, S, P), [1, 3, 4]), [1, 1, ...P], false);
+        assert.ok(samplingGrid(A, S, P, 'cpu').sub(reference).abs().max().item() < 1e-5);
       }));
 
     it('crops without interpolation from floor(S/2) − floor(P/2) when neither rotation nor scaling is drawn', () =>
