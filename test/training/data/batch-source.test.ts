@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { liveTensors, torchAvailable, type Tensor } from '../../../server/engine/torch.js';
 import { LabelManager } from '../../../server/dataset/labels.js';
-import { createBatchSource, type DataPipelineOptions, type TrainingBatch } from '../../../server/training/data/index.js';
+import { createBatchSource, planPipeline, type DataPipelineOptions, type TrainingBatch } from '../../../server/training/data/index.js';
 import { tempDir } from '../../helpers.js';
 import { writeTinyDataset, type TinyDataset } from './fixtures.js';
 
@@ -172,7 +172,8 @@ function options(ds: TinyDataset, o: Partial<DataPipelineOptions> = {}): DataPip
       const t0 = performance.now();
       for (let i = 0; i < n; i++) dispose(await source.next());
       const s = (performance.now() - t0) / 1000;
-      console.log(`      throughput: ${(n / s).toFixed(2)} batches/s (B=2, patch 40×80×80, loaded ${'enlarged'}, device cpu)`);
+      const loaded = planPipeline(o).loaded3d.join('×');
+      console.log(`      throughput: ${(n / s).toFixed(2)} batches/s (B=2, patch 40×80×80 loaded as ${loaded}, device cpu)`);
     } finally {
       await source.close();
     }
