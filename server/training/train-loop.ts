@@ -38,6 +38,13 @@ export type LoopOutcome = { status: 'completed' } | { status: 'stopped'; epoch: 
 
 const now = () => Date.now() / 1000;
 
+/**
+ * A turn of the event loop between iterations: a batch that is already prefetched resolves as a
+ * microtask, and without this a whole epoch could pass without a signal (SIGTERM) or an IPC write
+ * being processed.
+ */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Runs epochs currentEpoch..numEpochs−1. */
 export async function runEpochs(ctx: LoopContext): Promise<LoopOutcome> {
   const { options: o, logger, log, state } = ctx;
@@ -56,6 +63,7 @@ export async function runEpochs(ctx: LoopContext): Promise<LoopOutcome> {
     for (let i = 0; i < o.numIterationsPerEpoch; i++) {
       trainLosses.push(trainStep(ctx.step, await ctx.train.next()));
       logger.event({ type: 'iteration', epoch, iteration: i + 1, total: o.numIterationsPerEpoch, phase: 'train' });
+      await yieldToEventLoop();
       if (ctx.stopRequested()) return stop(ctx, epoch);
     }
     log.log('train_losses', mean(trainLosses), epoch);
@@ -69,6 +77,7 @@ export async function runEpochs(ctx: LoopContext): Promise<LoopOutcome> {
       valLosses.push(r.loss);
       counts.push(r.counts);
       logger.event({ type: 'iteration', epoch, iteration: i + 1, total: o.numValIterationsPerEpoch, phase: 'val' });
+      await yieldToEventLoop();
       if (ctx.stopRequested()) return stop(ctx, epoch);
     }
     const dice = dicePerClass(sumCounts(counts));
