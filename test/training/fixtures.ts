@@ -24,6 +24,8 @@ export interface TrainingFixtureOptions {
   features?: number[];
   batchSize?: number;
   noise?: number;
+  /** Also a 3d_lowres (on the same preprocessed data) with next_stage 3d_cascade_fullres, and that cascade stage. */
+  cascade?: boolean;
 }
 
 /** Raw → fingerprint → plans (shrunk) → preprocessed 3d_fullres, under `root`. */
@@ -51,6 +53,11 @@ export async function makeTrainingFixture(root: string, o: TrainingFixtureOption
     kw.strides = Array.from({ length: n }, (_, i) => (i === 0 ? [1, 1, 1] : [2, 2, 2]));
     kw.n_conv_per_stage = new Array(n).fill(2);
     kw.n_conv_per_stage_decoder = new Array(n - 1).fill(2);
+  }
+  if (o.cascade) {
+    // Same grid as 3d_fullres, so no second preprocessing is needed; only the stage links matter here.
+    plans.configurations['3d_lowres'] = { ...structuredClone(plans.configurations['3d_fullres']), next_stage: '3d_cascade_fullres' };
+    plans.configurations['3d_cascade_fullres'] = { inherits_from: '3d_fullres', previous_stage: '3d_lowres' };
   }
   writeFileSync(planned.file, JSON.stringify(plans, null, 4));
   await preprocessDataset(String(id), ['3d_fullres'], 1, { env });
