@@ -82,7 +82,7 @@ function checkRequest(o: FoldJobOptions): void {
   if (o.device === 'cuda' && !cudaAvailable()) throw new TrainingRequestError('-device cuda: no CUDA device is available to libtorch (a CPU-only libtorch, or no GPU); use -device cpu');
 }
 
-function pipelineOptions(s: FoldSetup, device: Device, seed: number | undefined): Omit<DataPipelineOptions, 'caseIds' | 'mode'> & { probabilisticOversampling: boolean } {
+function pipelineOptions(s: FoldSetup, device: Device, seed: number | undefined): Omit<DataPipelineOptions, 'caseIds' | 'mode'> {
   const o = s.trainer.options;
   return {
     folder: s.dataFolder,
@@ -90,7 +90,6 @@ function pipelineOptions(s: FoldSetup, device: Device, seed: number | undefined)
     batchSize: s.configuration.batch_size,
     stageStrides: o.enableDeepSupervision ? s.configuration.architecture.arch_kwargs.strides : null,
     oversampleForegroundPercent: o.oversampleForegroundPercent,
-    // Not in the pipeline contract yet; a pipeline that knows it samples per sample with that probability.
     probabilisticOversampling: o.probabilisticOversampling,
     maskedChannels: s.configuration.use_mask_for_norm.flatMap((m, i) => (m ? [i] : [])),
     mirrorAxes: s.geometry.mirrorAxes,
