@@ -131,7 +131,8 @@ describe('training/train-fold (child process)', function () {
   });
 
   it('stops gracefully on SIGTERM after the current iteration, and --c repeats the unfinished epoch', async () => {
-    const overrides = { numEpochs: 3, numIterationsPerEpoch: 4, numValIterationsPerEpoch: 1 };
+    // Enough iterations that the stop lands inside epoch 1, however slowly the parent reacts.
+    const overrides = { numEpochs: 3, numIterationsPerEpoch: 20, numValIterationsPerEpoch: 1 };
     let iterationsSeen = 0;
     const run = startFold(fold(3, { overrides }), {
       onEvent: (e) => {
@@ -145,6 +146,7 @@ describe('training/train-fold (child process)', function () {
     const latest = readJson(join(folder, 'checkpoint_latest.json'));
     assert.equal(latest.current_epoch, 1, 'the unfinished epoch is the next to run');
     assert.deepEqual(latest.logging.lrs, [0.01], 'no half-logged epoch');
+    assert.ok(!readFileSync(join(folder, 'training_log.jsonl'), 'utf8').includes('"epoch":1,"train_loss"'), 'epoch 1 never completed');
 
     const c = collect();
     const resumed = await trainFold(fold(3, { overrides, continueTraining: true }), { onEvent: c.onEvent });
