@@ -1,6 +1,7 @@
 // A tiny trainable dataset for the trainer tests: synthetic phantoms written as a raw nnU-Net
 // dataset, fingerprinted, planned and preprocessed by our own stages, with the plan shrunk to a
-// 3-stage U-Net of 4/8/16 features on a small patch so a fold trains in seconds on two cores.
+// 3-stage U-Net of 4/8/16 features on a small patch (3d_fullres and 2d) so a fold trains in seconds
+// on two cores.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractFingerprint } from '../../server/planning/fingerprint.js';
@@ -28,7 +29,7 @@ export interface TrainingFixtureOptions {
   cascade?: boolean;
 }
 
-/** Raw → fingerprint → plans (shrunk) → preprocessed 3d_fullres, under `root`. */
+/** Raw → fingerprint → plans (shrunk) → preprocessed 3d_fullres and 2d, under `root`. */
 export async function makeTrainingFixture(root: string, o: TrainingFixtureOptions = {}): Promise<TrainingFixture> {
   const id = o.id ?? 951;
   const env = { nnUNet_raw: join(root, 'raw'), nnUNet_preprocessed: join(root, 'preprocessed'), nnUNet_results: join(root, 'results') };
@@ -40,17 +41,19 @@ export async function makeTrainingFixture(root: string, o: TrainingFixtureOption
   const n = features.length;
   for (const name of Object.keys(plans.configurations)) {
     const c = plans.configurations[name];
-    if (name !== '3d_fullres') {
+    if (name !== '3d_fullres' && name !== '2d') {
       delete plans.configurations[name];
       continue;
     }
-    c.patch_size = o.patch ?? [16, 16, 16];
+    const dims = name === '2d' ? 2 : 3;
+    const per = (v: number) => new Array(dims).fill(v);
+    c.patch_size = dims === 2 ? (o.patch ?? [16, 16, 16]).slice(1) : (o.patch ?? [16, 16, 16]);
     c.batch_size = o.batchSize ?? 2;
     const kw = c.architecture.arch_kwargs;
     kw.n_stages = n;
     kw.features_per_stage = features;
-    kw.kernel_sizes = Array.from({ length: n }, () => [3, 3, 3]);
-    kw.strides = Array.from({ length: n }, (_, i) => (i === 0 ? [1, 1, 1] : [2, 2, 2]));
+    kw.kernel_sizes = Array.from({ length: n }, () => per(3));
+    kw.strides = Array.from({ length: n }, (_, i) => per(i === 0 ? 1 : 2));
     kw.n_conv_per_stage = new Array(n).fill(2);
     kw.n_conv_per_stage_decoder = new Array(n - 1).fill(2);
   }
@@ -60,7 +63,7 @@ export async function makeTrainingFixture(root: string, o: TrainingFixtureOption
     plans.configurations['3d_cascade_fullres'] = { inherits_from: '3d_fullres', previous_stage: '3d_lowres' };
   }
   writeFileSync(planned.file, JSON.stringify(plans, null, 4));
-  await preprocessDataset(String(id), ['3d_fullres'], 1, { env });
+  await preprocessDataset(String(id), ['3d_fullres', '2d'], 1, { env });
   const preprocessed = join(env.nnUNet_preprocessed, datasetName);
   if (!existsSync(join(preprocessed, 'gt_segmentations'))) throw new Error('fixture: preprocessing wrote no gt_segmentations');
   return { env, datasetName, preprocessed, results: join(env.nnUNet_results, datasetName) };

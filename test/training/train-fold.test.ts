@@ -157,6 +157,14 @@ describe('training/train-fold (child process)', function () {
     ]);
   });
 
+  it('trains a 2d configuration slice by slice and validates it with 2D mirroring', async () => {
+    const outcome = await trainFold(fold(0, { configuration: '2d', overrides: { numEpochs: 1, numIterationsPerEpoch: 2, numValIterationsPerEpoch: 1 } }));
+    assert.equal(outcome.status, 'finished', outcome.message);
+    const folder = join(fx.results, 'nnUNetTrainer__nnUNetPlans__2d', 'fold_0');
+    assert.deepEqual(readJson(join(folder, 'checkpoint_final.json')).inference_allowed_mirroring_axes, [0, 1]);
+    assert.ok(existsSync(join(folder, 'validation', 'summary.json')));
+  });
+
   it('reports failures as failed folds with their message: bad plans, an unknown trainer, a native crash', async () => {
     const plans = readJson(join(fx.preprocessed, 'nnUNetPlans.json'));
     plans.plans_name = 'BadPlans';
