@@ -10,6 +10,7 @@ import { planExperimentCommand } from './plan-experiment.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
 import { preprocessCommand } from './preprocess.js';
 import { serveCommand } from './serve.js';
+import { trainCommand } from './train.js';
 import type { Command, PlannedCommand } from './types.js';
 import { verifyDatasetIntegrityCommand } from './verify-dataset-integrity.js';
 
@@ -19,6 +20,7 @@ export const COMMANDS: Command[] = [
   planExperimentCommand,
   preprocessCommand,
   planAndPreprocessCommand,
+  trainCommand,
   predictCommand,
   predictFromModelFolderCommand,
   evaluateFolderCommand,
@@ -32,13 +34,11 @@ export const COMMANDS: Command[] = [
 ];
 
 const STAGES = {
-  training: 'training needs the libtorch engine and the trainer, which are not built yet',
   models: 'model download and export are not built yet',
 };
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
 export const PLANNED: PlannedCommand[] = [
-  { name: 'train', summary: 'train one fold of a configuration', missing: STAGES.training },
   { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
   { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
   { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },
