@@ -8,7 +8,6 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
@@ -23,7 +22,8 @@ import { ModelCache } from './rpc/model-cache.js';
 import { modelService } from './rpc/models.js';
 import { observingInterceptor } from './rpc/observe.js';
 import { inferenceService } from './rpc/predict.js';
-import { packageDefinition, serviceDefinition } from './rpc/protos.js';
+import { LOADER_OPTIONS, packageDefinition, serviceDefinition } from './rpc/protos.js';
+import { reflectionService } from './rpc/reflection.js';
 import { serverInfoService } from './rpc/server-info.js';
 
 export interface RunningServer {
@@ -88,8 +88,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
   );
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICES].map((s) => [s, 'SERVING'])));
   health.addToServer(server);
-  const healthDefinition = protoLoader.loadSync(healthProtoPath, { keepCase: true });
-  new ReflectionService({ ...packageDefinition(), ...healthDefinition }).addToServer(server);
+  reflectionService([packageDefinition(), protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS)]).addToServer(server);
 
   const grpcPort = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, credentials(config), (err, port) => (err ? reject(err) : resolve(port)));

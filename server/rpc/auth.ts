@@ -40,7 +40,7 @@ export function loadTokens(config: Pick<ServerConfig, 'tokensFile' | 'adminToken
     try {
       parsed = JSON.parse(readFileSync(config.tokensFile, 'utf8'));
     } catch (err) {
-      throw new Error(`NNUNET_TOKENS_FILE ${config.tokensFile}: ${(err as Error).message}`);
+      throw new Error(`NNUNET_TOKENS_FILE ${config.tokensFile}: ${(err as Error).message}`, { cause: err });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`NNUNET_TOKENS_FILE ${config.tokensFile}: must be a JSON object {"token": "admin" | "read"}`);
     for (const [token, role] of Object.entries(parsed)) {

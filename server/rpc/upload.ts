@@ -92,7 +92,6 @@ export async function receiveChunkedFile<H, V>(call: grpc.ServerReadableStream<U
     return { header: target.value, tmpFile: target.tmpFile, sizeBytes: received, sha256: actual };
   } catch (err) {
     await handle?.close().catch(() => {});
-    handle = undefined;
     if (tmpFile) await rm(tmpFile, { force: true });
     throw err;
   } finally {

@@ -1,0 +1,289 @@
+// The typed TypeScript client of nnunet-server, over the same protos/ the server loads. Every
+// method returns a promise (or streams through a callback) and fails with the server's
+// grpc.ServiceError (code, details, metadata such as nnunet-error-field), so callers (the CLI,
+// PACS bridges) branch on status codes. Files are streamed in chunks with SHA-256 both ways.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { nnunetV1 } from '../../server/rpc/protos.js';
+import { OutputFile, sendFileChunks, uploadFile, writeWithBackpressure } from './transfer.js';
+import type {
+  CaseSplit,
+  CreateDatasetRequest,
+  Dataset,
+  Job,
+  JobEvent,
+  Model,
+  ModelDetails,
+  ModelRef,
+  PredictGeometry,
+  PredictProgress,
+  PredictSummary,
+  ServerInfo,
+  UploadedFile,
+  VerifyReport,
+} from './types.js';
+
+export type * from './types.js';
+export { FINAL_JOB_STATES } from './types.js';
+
+export interface ClientOptions {
+  /** host:port */
+  address: string;
+  /** Bearer token (sent as `authorization: Bearer <token>`). */
+  token?: string;
+  /** TLS: true for the system roots, or PEM buffers (cert + key for mTLS). */
+  tls?: boolean | { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** Upload chunk size (default 1 MiB: far below the 4 MiB default message limit). */
+  chunkSizeBytes?: number;
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export interface PredictFileOptions {
+  model: ModelRef;
+  folds?: string[];
+  /** Test-time mirroring; nnU-Net's default (on) when undefined. */
+  mirroring?: boolean;
+  stepSize?: number;
+  /** Also write the probabilities (.npz) here. */
+  probabilitiesFile?: string;
+  onProgress?: (p: PredictProgress) => void;
+  /** Aborting cancels the call; the server stops the work. */
+  signal?: AbortSignal;
+  deadline?: grpc.Deadline;
+}
+
+export interface PredictResult {
+  geometry: PredictGeometry;
+  summary: PredictSummary;
+}
+
+type Unary = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
+
+const DEFAULT_CHUNK = 1024 * 1024;
+
+export class NnunetClient {
+  private readonly clients: Record<string, grpc.Client> = {};
+  private readonly chunkSize: number;
+
+  constructor(private readonly options: ClientOptions) {
+    this.chunkSize = options.chunkSizeBytes ?? DEFAULT_CHUNK;
+    const tls = options.tls;
+    const credentials = !tls
+      ? grpc.credentials.createInsecure()
+      : tls === true
+        ? grpc.credentials.createSsl()
+        : grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+    const v1 = nnunetV1();
+    const channelOptions = { 'grpc.max_receive_message_length': 16 * 1024 * 1024, ...options.channelOptions };
+    let channelOverride: grpc.Channel | undefined;
+    for (const name of ['ServerService', 'ModelService', 'DatasetService', 'InferenceService', 'TrainingService']) {
+      const Ctor = v1[name] as grpc.ServiceClientConstructor;
+      // One HTTP/2 connection for all services.
+      const client: grpc.Client = new Ctor(options.address, credentials, { ...channelOptions, channelOverride });
+      channelOverride ??= client.getChannel() as grpc.Channel;
+      this.clients[name] = client;
+    }
+  }
+
+  close(): void {
+    this.clients.ServerService.close();
+  }
+
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.options.token) md.set('authorization', `Bearer ${this.options.token}`);
+    return md;
+  }
+
+  private method<T extends object>(service: string, name: string): T {
+    const client = this.clients[service] as unknown as Record<string, (...args: unknown[]) => unknown>;
+    return client[name].bind(client) as unknown as T;
+  }
+
+  private unary<Res>(service: string, name: string, request: object, options: grpc.CallOptions = {}): Promise<Res> {
+    const fn = this.method<Unary>(service, name);
+    return new Promise((resolve, reject) => {
+      fn(request, this.metadata(), options, (err, res) => (err ? reject(err) : resolve(res as Res)));
+    });
+  }
+
+  serverInfo(): Promise<ServerInfo> {
+    return this.unary('ServerService', 'GetServerInfo', {});
+  }
+
+  async listModels(dataset = ''): Promise<Model[]> {
+    return (await this.unary<{ models: Model[] }>('ModelService', 'ListModels', { dataset })).models;
+  }
+
+  getModel(model: ModelRef): Promise<ModelDetails> {
+    return this.unary('ModelService', 'GetModel', { model });
+  }
+
+  async deleteModel(model: ModelRef): Promise<void> {
+    await this.unary('ModelService', 'DeleteModel', { model });
+  }
+
+  /** Installs a model zip (nnU-Net v2 export or ours); returns the model folders it held. */
+  async installModel(zipFile: string, o: { overwrite?: boolean } = {}): Promise<Model[]> {
+    const start = this.method<(md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: { models: Model[] }) => void) => grpc.ClientWritableStream<object>>('ModelService', 'InstallModel');
+    const res = await uploadFile<{ models: Model[] }>((cb) => start(this.metadata(), cb), { overwrite: o.overwrite ?? false }, zipFile, this.chunkSize);
+    return res.models;
+  }
+
+  async createDataset(request: CreateDatasetRequest): Promise<Dataset> {
+    return (await this.unary<{ dataset: Dataset }>('DatasetService', 'CreateDataset', request)).dataset;
+  }
+
+  async listDatasets(): Promise<Dataset[]> {
+    return (await this.unary<{ datasets: Dataset[] }>('DatasetService', 'ListDatasets', {})).datasets;
+  }
+
+  async getDataset(dataset: string): Promise<Dataset> {
+    return (await this.unary<{ dataset: Dataset }>('DatasetService', 'GetDataset', { dataset })).dataset;
+  }
+
+  async deleteCase(dataset: string, caseId: string, split: CaseSplit = 'CASE_SPLIT_TRAINING'): Promise<string[]> {
+    return (await this.unary<{ removed: string[] }>('DatasetService', 'DeleteCase', { dataset, case_id: caseId, split })).removed;
+  }
+
+  verifyDataset(dataset: string): Promise<VerifyReport> {
+    return this.unary('DatasetService', 'VerifyDataset', { dataset });
+  }
+
+  /** Uploads one file of a case (a channel, or the label). */
+  uploadCaseFile(dataset: string, caseId: string, file: string, target: { channel?: number; label?: boolean; split?: CaseSplit; overwrite?: boolean }): Promise<UploadedFile> {
+    const start = this.method<(md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: UploadedFile) => void) => grpc.ClientWritableStream<object>>('DatasetService', 'UploadCase');
+    const header = { dataset, case_id: caseId, channel: target.channel ?? 0, label: target.label ?? false, split: target.split ?? 'CASE_SPLIT_TRAINING', overwrite: target.overwrite ?? false };
+    return uploadFile((cb) => start(this.metadata(), cb), header, file, this.chunkSize);
+  }
+
+  /** Uploads a case: its channel files in channel order and, for training cases, the label. */
+  async uploadCase(dataset: string, caseId: string, channelFiles: string[], labelFile?: string, o: { split?: CaseSplit; overwrite?: boolean } = {}): Promise<UploadedFile[]> {
+    const done: UploadedFile[] = [];
+    for (const [channel, file] of channelFiles.entries()) done.push(await this.uploadCaseFile(dataset, caseId, file, { channel, split: o.split, overwrite: o.overwrite }));
+    if (labelFile) done.push(await this.uploadCaseFile(dataset, caseId, labelFile, { label: true, overwrite: o.overwrite }));
+    return done;
+  }
+
+  /**
+   * Uploads a folder in nnU-Net's raw layout (imagesTr/CASE_XXXX{ending}, labelsTr/CASE{ending},
+   * imagesTs/...) into an existing dataset; returns the case ids uploaded.
+   */
+  async uploadFolder(dataset: string, folder: string, o: { fileEnding?: string; overwrite?: boolean; onCase?: (caseId: string) => void } = {}): Promise<string[]> {
+    const ending = o.fileEnding ?? '.nii.gz';
+    const list = (sub: string) => {
+      try {
+        return readdirSync(join(folder, sub)).filter((f) => f.endsWith(ending) && statSync(join(folder, sub, f)).isFile());
+      } catch {
+        return [];
+      }
+    };
+    const uploaded: string[] = [];
+    for (const [sub, split] of [['imagesTr', 'CASE_SPLIT_TRAINING'], ['imagesTs', 'CASE_SPLIT_TEST']] as const) {
+      const files = list(sub).sort();
+      const ids = [...new Set(files.map((f) => f.slice(0, -ending.length - 5)))];
+      const labels = new Set(list('labelsTr'));
+      for (const id of ids) {
+        const channels = files.filter((f) => f.length === id.length + 5 + ending.length && f.startsWith(`${id}_`)).map((f) => join(folder, sub, f));
+        const label = split === 'CASE_SPLIT_TRAINING' && labels.has(id + ending) ? join(folder, 'labelsTr', id + ending) : undefined;
+        await this.uploadCase(dataset, id, channels, label, { split, overwrite: o.overwrite });
+        o.onCase?.(id);
+        uploaded.push(id);
+      }
+    }
+    return uploaded;
+  }
+
+  /**
+   * Segments one case given as NIfTI files (one per channel): streams them in, writes the
+   * segmentation to `outputFile` (and the probabilities when asked) once complete and checksummed.
+   */
+  async predictFile(inputFiles: string[], outputFile: string, o: PredictFileOptions): Promise<PredictResult> {
+    const start = this.method<(md: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientDuplexStream<object, PredictResponseMessage>>('InferenceService', 'Predict');
+    const call = start(this.metadata(), o.deadline ? { deadline: o.deadline } : {});
+    const abort = () => call.cancel();
+    o.signal?.addEventListener('abort', abort, { once: true });
+    const segmentation = new OutputFile(outputFile);
+    const probabilities = o.probabilitiesFile ? new OutputFile(o.probabilitiesFile) : undefined;
+    const sending = (async () => {
+      const header = {
+        model: o.model,
+        folds: o.folds ?? [],
+        step_size: o.stepSize ?? 0,
+        mirroring: o.mirroring,
+        outputs: ['PREDICT_OUTPUT_SEGMENTATION', ...(probabilities ? ['PREDICT_OUTPUT_PROBABILITIES'] : [])],
+        input_format: 'INPUT_FORMAT_NIFTI',
+        channel_sizes_bytes: inputFiles.map((f) => statSync(f).size),
+      };
+      await writeWithBackpressure(call, { header });
+      for (const [channel, file] of inputFiles.entries()) await sendFileChunks(call, file, this.chunkSize, (data) => ({ chunk: { channel, data } }));
+      call.end();
+    })();
+    // A refused header ends the call while we still send: the status read below reports it.
+    sending.catch(() => {});
+    try {
+      let geometry: PredictGeometry | undefined;
+      let summary: PredictSummary | undefined;
+      for await (const message of call as AsyncIterable<PredictResponseMessage>) {
+        if (message.progress) o.onProgress?.(message.progress);
+        else if (message.geometry) geometry = message.geometry;
+        else if (message.chunk) {
+          const target = message.chunk.output === 'PREDICT_OUTPUT_PROBABILITIES' ? probabilities : segmentation;
+          if (!target) throw new Error(`the server sent ${message.chunk.output}, which was not asked for`);
+          await target.write(message.chunk.offset, message.chunk.data);
+        } else if (message.summary) summary = message.summary;
+      }
+      await sending;
+      if (!geometry || !summary) throw new Error('the Predict stream ended without geometry and summary');
+      await segmentation.commit(geometry.segmentation_size_bytes, summary.segmentation_sha256);
+      await probabilities?.commit(geometry.probabilities_size_bytes, summary.probabilities_sha256);
+      return { geometry, summary };
+    } catch (err) {
+      await segmentation.discard();
+      await probabilities?.discard();
+      throw err;
+    } finally {
+      o.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  getJob(jobId: string): Promise<Job> {
+    return this.unary<{ job: Job }>('TrainingService', 'GetJob', { job_id: jobId }).then((r) => r.job);
+  }
+
+  cancelJob(jobId: string): Promise<Job> {
+    return this.unary<{ job: Job }>('TrainingService', 'CancelJob', { job_id: jobId }).then((r) => r.job);
+  }
+
+  listJobs(filter: { kind?: string; state?: string; page_size?: number; page_token?: string } = {}): Promise<{ jobs: Job[]; next_page_token: string }> {
+    return this.unary('TrainingService', 'ListJobs', filter);
+  }
+
+  /** Follows a job's events until it ends (or `signal` aborts); resolves with the last event. */
+  watchJob(jobId: string, onEvent: (event: JobEvent) => void, o: { afterSequence?: number; signal?: AbortSignal } = {}): Promise<JobEvent | undefined> {
+    const start = this.method<(req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ event: JobEvent }>>('TrainingService', 'WatchJob');
+    const call = start({ job_id: jobId, after_sequence: o.afterSequence ?? 0 }, this.metadata());
+    const abort = () => call.cancel();
+    o.signal?.addEventListener('abort', abort, { once: true });
+    return (async () => {
+      let last: JobEvent | undefined;
+      try {
+        for await (const message of call as AsyncIterable<{ event: JobEvent }>) {
+          last = message.event;
+          onEvent(message.event);
+        }
+        return last;
+      } finally {
+        o.signal?.removeEventListener('abort', abort);
+      }
+    })();
+  }
+}
+
+interface PredictResponseMessage {
+  progress?: PredictProgress | null;
+  geometry?: PredictGeometry | null;
+  chunk?: { output: string; offset: number; data: Buffer } | null;
+  summary?: PredictSummary | null;
+}
