@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildInfo, cudaAvailable, manualSeed, setNumThreads, type Device } from '../engine/torch.js';
+import { buildInfo, cudaAvailable, manualSeed, setCudnnBenchmark, setNumThreads, type Device } from '../engine/torch.js';
 import { createBatchSource, type BatchSource, type DataPipelineOptions } from './data/index.js';
 import { findResumeCheckpoint, checkpointName } from './checkpoint-rules.js';
 import { buildLoss, buildTrainingNetwork, deepSupervisionOutputs, numInputChannels, prepareOptimisation } from './components.js';
@@ -111,7 +111,9 @@ export async function runFoldJob(o: FoldJobOptions, emit: EmitEvent, control: Fo
   const logger = new TrainingLogger(s.paths.foldFolder, emit);
   logger.printRaw(CITATION_BANNER);
   logger.print(`Using device: ${device}`);
+  // As run_training.py: all cores for CPU training; one thread and cudnn.benchmark with a GPU.
   setNumThreads(o.numThreads ?? (device === 'cpu' ? availableParallelism() : 1));
+  if (device !== 'cpu') setCudnnBenchmark(true);
   if (o.seed !== undefined) manualSeed(o.seed);
   for (const m of s.splitMessages) logger.print(m);
   logger.print(`do_dummy_2d_data_aug: ${s.geometry.dummy2d ? 'True' : 'False'}`);

@@ -12,6 +12,8 @@ import { tempDir } from '../helpers.js';
 import { makeTrainingFixture, type TrainingFixture } from './fixtures.js';
 
 describe('training/cascade', function () {
+  // Each test forks a fold process (tsx + libtorch start-up) and trains; the repo default of 60 s is tight on a busy machine.
+  this.timeout(240_000);
   let fx: TrainingFixture;
   let cleanup = () => {};
 

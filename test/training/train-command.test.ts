@@ -19,6 +19,8 @@ async function train(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: nu
 }
 
 describe('client/commands/train', function () {
+  // Each test forks a fold process (tsx + libtorch start-up) and trains; the repo default of 60 s is tight on a busy machine.
+  this.timeout(240_000);
   let fx: TrainingFixture;
   let cleanup = () => {};
 

@@ -18,6 +18,8 @@ const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 const round5 = (x: number) => Math.round(x * 1e5) / 1e5;
 
 describe('training/train-fold (child process)', function () {
+  // Each test forks a fold process (tsx + libtorch start-up) and trains; the repo default of 60 s is tight on a busy machine.
+  this.timeout(240_000);
   let fx: TrainingFixture;
   let cleanup = () => {};
 
