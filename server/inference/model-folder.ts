@@ -67,6 +67,18 @@ export function detectFolds(folder: string): string[] {
     .sort((a, b) => Number(a) - Number(b));
 }
 
+/**
+ * Writes fold_X/model.onnx and its sidecar (mirroring axes, the checkpoint it came from), so the
+ * loader uses it instead of converting the checkpoint again. Throws when the folder is read-only.
+ */
+export async function writeFoldOnnx(foldDir: string, bytes: Uint8Array, o: { source: string; mirrorAxes: number[]; trainer: string; configuration: string }): Promise<void> {
+  const stat = existsSync(o.source) ? statSync(o.source) : undefined;
+  const sidecar: OnnxSidecar = { source: basename(o.source), sourceSize: stat?.size ?? 0, sourceMtimeMs: stat?.mtimeMs ?? 0, mirrorAxes: o.mirrorAxes, trainer: o.trainer, configuration: o.configuration };
+  const onnxFile = join(foldDir, 'model.onnx');
+  await writeFileAtomic(onnxFile, bytes);
+  await writeFileAtomic(`${onnxFile}.json`, JSON.stringify(sidecar, null, 2));
+}
+
 /** The ONNX bytes and mirroring axes of one fold, converting (and caching) a checkpoint when needed. */
 async function foldNetwork(foldDir: string, checkpoint: string, plans: Plans, configurationName: string, numClasses: number, imageChannels: number): Promise<{ model: string | Uint8Array; sidecar: OnnxSidecar }> {
   const pth = join(foldDir, `${checkpoint}.pth`);
@@ -101,8 +113,7 @@ async function foldNetwork(foldDir: string, checkpoint: string, plans: Plans, co
   }
   const sidecar: OnnxSidecar = { source: basename(source), sourceSize: stat!.size, sourceMtimeMs: stat!.mtimeMs, mirrorAxes, trainer, configuration: configurationName };
   try {
-    await writeFileAtomic(onnxFile, bytes);
-    await writeFileAtomic(sidecarFile, JSON.stringify(sidecar, null, 2));
+    await writeFoldOnnx(foldDir, bytes, { source, mirrorAxes, trainer, configuration: configurationName });
   } catch {
     // a read-only model repository: use the converted model from memory, convert again next time
   }

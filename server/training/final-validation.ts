@@ -3,13 +3,14 @@
 // window (step 0.5, Gaussian, test-time mirroring over the trainer's axes), exported to raw geometry
 // in fold_X/validation/, evaluated against gt_segmentations → summary.json. For a 3d_lowres stage
 // the logits also go, resampled to the next stage's grid, to predicted_next_stage/<next>/CASE.npy.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { exportOnnx } from '../engine/onnx/export.js';
 import { evaluateFolder } from '../evaluation/evaluate-folder.js';
 import { segmentationDatatype } from '../evaluation/postprocessing.js';
 import { exportPrediction, applyInferenceNonlinearity } from '../inference/export-prediction.js';
+import { writeFoldOnnx } from '../inference/model-folder.js';
 import { OnnxRunner } from '../inference/onnx-runner.js';
 import { slidingWindowLogits, type Logits } from '../inference/predict-logits.js';
 import type { Shape3 } from '../inference/volume-ops.js';
@@ -55,16 +56,6 @@ export interface FinalValidationResult {
   summaryFile: string;
   meanDice: number;
   cases: number;
-}
-
-/** fold_X/model.onnx plus the sidecar the model-folder loader checks, so it does not convert again. */
-async function writeModelFiles(foldFolder: string, bytes: Uint8Array, mirrorAxes: number[], trainer: string, configuration: string): Promise<void> {
-  const onnxFile = join(foldFolder, 'model.onnx');
-  await writeFileAtomic(onnxFile, bytes);
-  const ckpt = join(foldFolder, 'checkpoint_final.safetensors');
-  const stat = existsSync(ckpt) ? statSync(ckpt) : null;
-  const sidecar = { source: basename(ckpt), sourceSize: stat?.size ?? 0, sourceMtimeMs: stat?.mtimeMs ?? 0, mirrorAxes, trainer, configuration };
-  await writeFileAtomic(`${onnxFile}.json`, JSON.stringify(sidecar, null, 2));
 }
 
 /** data (c, x, y, z) with one channel per foreground label of the previous stage appended. */
@@ -156,7 +147,9 @@ export async function performFinalValidation(i: FinalValidationInput): Promise<F
   i.network.deepSupervision = false;
   i.network.eval();
   const bytes = exportOnnx(i.network, { metadata: { trainer: i.trainerName, configuration: i.configurationName } });
-  if (i.writeModelOnnx) await writeModelFiles(i.foldFolder, bytes, i.mirrorAxes, i.trainerName, i.configurationName);
+  if (i.writeModelOnnx) {
+    await writeFoldOnnx(i.foldFolder, bytes, { source: join(i.foldFolder, 'checkpoint_final.safetensors'), mirrorAxes: i.mirrorAxes, trainer: i.trainerName, configuration: i.configurationName });
+  }
   const validationFolder = join(i.foldFolder, 'validation');
   // As nnU-Net (clean_val_folder): no stale case from an earlier run enters the summary.
   await rm(validationFolder, { recursive: true, force: true });
