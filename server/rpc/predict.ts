@@ -51,7 +51,9 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admission, call: Duplex): Promise<void> {
   const log = callLogger(ctx, call, 'Predict');
   const cancel = whenCancelled(call);
-  const iterator = (call as AsyncIterable<PredictRequest>)[Symbol.asyncIterator]();
+  // destroyOnReturn false: the default iterator destroys the whole duplex stream once the client
+  // half-closes, and our replies would never be written.
+  const iterator = call.iterator({ destroyOnReturn: false }) as AsyncIterator<PredictRequest>;
   const next = () => Promise.race([iterator.next(), cancel.promise]);
   let dir: string | undefined;
   const ticket = await (async () => {

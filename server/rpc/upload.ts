@@ -47,7 +47,8 @@ export function whenCancelled(call: SurfaceCall): { promise: Promise<never>; dis
 
 export async function receiveChunkedFile<H, V>(call: grpc.ServerReadableStream<UploadMessage<H>, unknown>, o: ReceiveOptions<H, V>): Promise<ReceivedFile<V>> {
   const cancelled = whenCancelled(call);
-  const iterator = (call as AsyncIterable<UploadMessage<H>>)[Symbol.asyncIterator]();
+  // destroyOnReturn false: ending the iteration must not destroy the call before the reply is sent.
+  const iterator = call.iterator({ destroyOnReturn: false }) as AsyncIterator<UploadMessage<H>>;
   let handle: FileHandle | undefined;
   let tmpFile: string | undefined;
   try {
