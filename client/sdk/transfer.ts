@@ -41,6 +41,8 @@ export async function uploadFile<Res>(
   const result = new Promise<Res>((resolve, reject) => {
     call = start((err, res) => (err ? reject(err) : resolve(res!)));
   });
+  // The server may refuse before we finish sending; the status is read below, not lost.
+  result.catch(() => {});
   try {
     await writeWithBackpressure(call, { header: { ...header, size_bytes: size } });
     const sha256 = await sendFileChunks(call, file, chunkSize, (chunk) => ({ chunk }));

@@ -7,32 +7,12 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { NnunetClient, type PredictProgress } from '../../client/sdk/index.js';
 import { readNifti } from '../../server/io/nifti.js';
 import { readNpz } from '../../server/io/npz.js';
 import { writeSyntheticDataset } from '../fixtures/synthetic.js';
 import { HIPPOCAMPUS, REPO_ROOT, SHARED, tempDir } from '../helpers.js';
-import { startServerProcess, type ServerProcess } from '../server/server-process.js';
-
-export const MODEL_ZIP = join(SHARED, 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
-export const MODEL_FOLDER = 'nnUNetTrainer_RefSmall__nnUNetPlansSmall__3d_fullres';
-export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
-export const READ_TOKEN = 'read-token-0123456789abcdef';
-
-/** Checks a grpc.health.v1 status with a client built from the health proto itself. */
-export async function healthStatus(address: string, service = ''): Promise<string> {
-  const def = protoLoader.loadSync(healthProtoPath, { enums: String });
-  const Health = (((grpc.loadPackageDefinition(def).grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject).Health as grpc.ServiceClientConstructor;
-  const client = new Health(address, grpc.credentials.createInsecure());
-  try {
-    return await new Promise((resolve, reject) => client.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))));
-  } finally {
-    client.close();
-  }
-}
+import { ADMIN_TOKEN, healthStatus, MODEL_FOLDER, MODEL_ZIP, READ_TOKEN, startServerProcess, type ServerProcess } from '../server/server-process.js';
 
 describe('client SDK against the server process', function () {
   this.timeout(300_000);

@@ -4,7 +4,28 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { REPO_ROOT } from '../helpers.js';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { REPO_ROOT, SHARED } from '../helpers.js';
+
+/** nnU-Net v2's export of a small Hippocampus model (Dataset104_HippoDev, fold 0). */
+export const MODEL_ZIP = join(SHARED, 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
+export const MODEL_FOLDER = 'nnUNetTrainer_RefSmall__nnUNetPlansSmall__3d_fullres';
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+export const READ_TOKEN = 'read-token-0123456789abcdef';
+
+/** Checks a grpc.health.v1 status with a client built from the health proto itself. */
+export async function healthStatus(address: string, service = ''): Promise<string> {
+  const def = protoLoader.loadSync(healthProtoPath, { enums: String });
+  const Health = (((grpc.loadPackageDefinition(def).grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject).Health as grpc.ServiceClientConstructor;
+  const client = new Health(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((resolve, reject) => client.Check({ service }, (err: Error | null, res: { status: string }) => (err ? reject(err) : resolve(res.status))));
+  } finally {
+    client.close();
+  }
+}
 
 export interface ServerProcess {
   child: ChildProcess;
