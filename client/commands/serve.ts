@@ -6,7 +6,15 @@ export const serveCommand: Command = {
   spec: {
     name: 'serve',
     summary: 'run the gRPC server (and /metrics) until SIGTERM or Ctrl-C',
-    description: 'Runs the gRPC server. Environment: NNUNET_HOST, NNUNET_PORT, NNUNET_METRICS_PORT, NNUNET_HOME, nnUNet_raw, nnUNet_preprocessed, nnUNet_results.',
+    description: [
+      'Runs the gRPC server (nnunet.v1 services, grpc.health.v1, server reflection) and /metrics.',
+      'Environment: NNUNET_HOST, NNUNET_PORT, NNUNET_METRICS_PORT, NNUNET_HOME, nnUNet_raw, nnUNet_preprocessed, nnUNet_results;',
+      'auth: NNUNET_TOKENS_FILE (JSON {token: "admin"|"read"}), NNUNET_ADMIN_TOKEN, NNUNET_READ_TOKEN (none set: auth off);',
+      'TLS: NNUNET_TLS_CERT, NNUNET_TLS_KEY, NNUNET_TLS_CA (mTLS); limits: NNUNET_MAX_UPLOAD_BYTES, NNUNET_MAX_VOXELS,',
+      'NNUNET_MAX_CONCURRENT_PREDICTIONS, NNUNET_MAX_QUEUED_PREDICTIONS, NNUNET_MAX_LOADED_MODELS, NNUNET_MAX_RECEIVE_MESSAGE_BYTES,',
+      'NNUNET_CHUNK_SIZE_BYTES; connections: NNUNET_KEEPALIVE_TIME_MS, NNUNET_KEEPALIVE_TIMEOUT_MS, NNUNET_MAX_CONNECTION_AGE_MS,',
+      'NNUNET_MAX_CONNECTION_AGE_GRACE_MS; NNUNET_SHUTDOWN_GRACE_SECONDS, NNUNET_TMP_DIR, NNUNET_LOG_LEVEL.',
+    ].join(' '),
     options: [
       { flags: ['--host'], dest: 'host', help: 'address to listen on' },
       { flags: ['--port'], dest: 'port', type: 'int', help: 'gRPC port (0 = any free port)' },
