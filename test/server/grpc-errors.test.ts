@@ -6,7 +6,9 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { NnunetClient } from '../../client/sdk/index.js';
+import { writeNifti } from '../../server/io/nifti.js';
 import { nnunetV1 } from '../../server/rpc/protos.js';
+import { makePhantom } from '../fixtures/synthetic.js';
 import { HIPPOCAMPUS, tempDir } from '../helpers.js';
 import { ADMIN_TOKEN, healthStatus, MODEL_FOLDER, MODEL_ZIP, READ_TOKEN, startServerProcess, type ServerProcess } from './server-process.js';
 
@@ -199,10 +201,13 @@ describe('server refusals and vanishing clients', function () {
   });
 
   it('stops a prediction whose client went away, removes its files, and serves the next one', async () => {
+    // Large enough for dozens of sliding-window tiles, so the abort lands mid-prediction.
+    const big = join(tmp.dir, 'big_0000.nii.gz');
+    const phantom = makePhantom({ shape: [64, 128, 96], seed: 3 });
+    await writeNifti(big, { data: phantom.images[0], shape: phantom.shape, channels: 1, spacing: phantom.spacing, affine: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]] }, { datatype: 'float32' });
     const controller = new AbortController();
-    const aborted = admin.predictFile([HIPPO_CASE], join(tmp.dir, 'aborted.nii.gz'), {
+    const aborted = admin.predictFile([big], join(tmp.dir, 'aborted.nii.gz'), {
       model: MODEL,
-      stepSize: 0.1,
       onProgress: (p) => {
         if (p.stage === 'PREDICT_STAGE_PREDICTING') controller.abort();
       },
@@ -210,6 +215,8 @@ describe('server refusals and vanishing clients', function () {
     });
     assert.equal((await rejection(aborted)).code, grpc.status.CANCELLED);
     await eventually(() => server.logs.some((l) => l.event === 'predict_cancelled'), 'the server logs the cancelled prediction', 30_000);
+    // The sliding window stopped at the next tile: it did not run to the end.
+    assert.ok(!server.logs.some((l) => l.event === 'predicted' && l.voxels === 64 * 128 * 96));
     await eventually(() => readdirSync(spool).length === 0, 'the spool folder is removed');
     assert.ok(!readdirSync(tmp.dir).some((f) => f.includes('aborted')), 'no partial output');
     assert.equal(await healthStatus(server.address), 'SERVING');
