@@ -26,6 +26,23 @@ export interface Logits {
   shape: Shape3;
 }
 
+// nnU-Net caches compute_gaussian (lru_cache) as well: building the map costs ~20 ms for a small
+// patch, which was paid again for every fold of every case. A handful of entries covers the patch
+// sizes of the models a server holds at once; the maps are only read, never written.
+const GAUSSIAN_CACHE_SIZE = 4;
+const gaussianCache = new Map<string, Float32Array>();
+
+function cachedGaussian(patchSize: readonly number[]): Float32Array {
+  const key = patchSize.join(',');
+  let map = gaussianCache.get(key);
+  if (!map) {
+    map = gaussianImportanceMap(patchSize);
+    if (gaussianCache.size >= GAUSSIAN_CACHE_SIZE) gaussianCache.delete(gaussianCache.keys().next().value as string);
+    gaussianCache.set(key, map);
+  }
+  return map;
+}
+
 /** Averages the network output over the mirrored variants of one tile (float32 sums, as torch). */
 async function predictTileWithMirroring(runner: OnnxRunner, tile: Float32Array, channels: number, patch3: Shape3, netShape: number[], subsets: number[][]): Promise<{ data: Float32Array; classes: number }> {
   const variants = [[], ...subsets];
@@ -60,7 +77,7 @@ export async function slidingWindowLogits(
   const steps = is2d
     ? [Array.from({ length: padded.shape[0] }, (_, i) => i), ...slidingWindowSteps(padded.shape.slice(1), o.patchSize, o.stepSize ?? 0.5)]
     : slidingWindowSteps(padded.shape, o.patchSize, o.stepSize ?? 0.5);
-  const gaussian = is2d ? gaussianImportanceMap(o.patchSize) : gaussianImportanceMap(patch3);
+  const gaussian = cachedGaussian(is2d ? o.patchSize : patch3);
   // 2D mirroring axes (0, 1) refer to the slice's axes, which are axes 1 and 2 of the 3D tile
   const subsets = mirrorAxisSubsets((o.mirrorAxes ?? []).map((a) => (is2d ? a + 1 : a)));
   const voxels = padded.shape[0] * padded.shape[1] * padded.shape[2];
