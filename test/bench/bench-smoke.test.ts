@@ -14,7 +14,7 @@ const ready = torchAvailable() && pythonHas('torch');
 if (!ready) console.warn('bench smoke tests skipped: needs the libtorch binding and PyTorch in /usr/bin/python3');
 const withTorch = ready ? it : it.skip;
 // Each small run takes a few seconds alone; the margin is for a busy CI machine.
-const PER_SCRIPT_MS = 28_000;
+const PER_SCRIPT_MS = 120_000; // a hang guard, not a speed check: CI machines are shared and noisy
 
 /** Runs bench/<script> --small writing its JSON into a temporary folder; returns the parsed results. */
 async function runSmall(script: string): Promise<Record<string, unknown>> {
