@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { nnunetV1 } from '../../server/rpc/protos.js';
-import { OutputFile, sendFileChunks, uploadFile, writeWithBackpressure } from './transfer.js';
+import { MemoryOutput, OutputFile, sendFileChunks, uploadFile, writeWithBackpressure, type OutputSink } from './transfer.js';
 import type {
   CaseSplit,
   CreateDatasetRequest,
@@ -52,6 +52,28 @@ export interface PredictFileOptions {
   signal?: AbortSignal;
   deadline?: grpc.Deadline;
 }
+
+/** Voxels in memory for Predict's RAW input: NIfTI axis order (i fastest), one array per channel. */
+export interface RawVolume {
+  channels: (Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array)[];
+  /** (i, j, k) */
+  shape: [number, number, number];
+  /** mm, (i, j, k); optional when `affine` is given. */
+  spacing?: [number, number, number];
+  /** 4x4 voxel → world (RAS+ mm); diag(spacing) when absent. */
+  affine?: number[][];
+}
+
+const VOXEL_TYPES: Record<string, string> = {
+  Uint8Array: 'VOXEL_TYPE_UINT8',
+  Int8Array: 'VOXEL_TYPE_INT8',
+  Int16Array: 'VOXEL_TYPE_INT16',
+  Uint16Array: 'VOXEL_TYPE_UINT16',
+  Int32Array: 'VOXEL_TYPE_INT32',
+  Uint32Array: 'VOXEL_TYPE_UINT32',
+  Float32Array: 'VOXEL_TYPE_FLOAT32',
+  Float64Array: 'VOXEL_TYPE_FLOAT64',
+};
 
 export interface PredictResult {
   geometry: PredictGeometry;
@@ -200,12 +222,42 @@ export class NnunetClient {
    * segmentation to `outputFile` (and the probabilities when asked) once complete and checksummed.
    */
   async predictFile(inputFiles: string[], outputFile: string, o: PredictFileOptions): Promise<PredictResult> {
+    const segmentation = new OutputFile(outputFile);
+    const probabilities = o.probabilitiesFile ? new OutputFile(o.probabilitiesFile) : undefined;
+    const header = { input_format: 'INPUT_FORMAT_NIFTI', channel_sizes_bytes: inputFiles.map((f) => statSync(f).size) };
+    return this.predictStream(header, segmentation, probabilities, o, async (call) => {
+      for (const [channel, file] of inputFiles.entries()) await sendFileChunks(call, file, this.chunkSize, (data) => ({ chunk: { channel, data } }));
+    });
+  }
+
+  /**
+   * Segments voxels already in memory (e.g. decoded from DICOM by a PACS bridge): one typed array per
+   * channel in NIfTI order (i fastest), shape (i, j, k). Returns the .nii.gz (and .npz) bytes.
+   */
+  async predictVolume(volume: RawVolume, o: Omit<PredictFileOptions, 'probabilitiesFile'> & { probabilities?: boolean }): Promise<PredictResult & { segmentation: Buffer; probabilities?: Buffer }> {
+    const segmentation = new MemoryOutput();
+    const probabilities = o.probabilities ? new MemoryOutput() : undefined;
+    const header = {
+      input_format: 'INPUT_FORMAT_RAW',
+      raw_geometry: { shape: volume.shape, spacing: volume.spacing ?? [], affine: volume.affine?.flat() ?? [], voxel_type: VOXEL_TYPES[volume.channels[0].constructor.name] },
+    };
+    const result = await this.predictStream(header, segmentation, probabilities, o, async (call) => {
+      for (const [channel, array] of volume.channels.entries()) {
+        const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+        for (let offset = 0; offset < bytes.length; offset += this.chunkSize) {
+          await writeWithBackpressure(call, { chunk: { channel, data: bytes.subarray(offset, offset + this.chunkSize) } });
+        }
+      }
+    });
+    return { ...result, segmentation: segmentation.bytes(), probabilities: probabilities?.bytes() };
+  }
+
+  /** The Predict exchange: header, input, then progress, geometry, output chunks and summary. */
+  private async predictStream(input: object, segmentation: OutputSink, probabilities: OutputSink | undefined, o: PredictFileOptions, sendInput: (call: grpc.ClientDuplexStream<object, PredictResponseMessage>) => Promise<void>): Promise<PredictResult> {
     const start = this.method<(md: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientDuplexStream<object, PredictResponseMessage>>('InferenceService', 'Predict');
     const call = start(this.metadata(), o.deadline ? { deadline: o.deadline } : {});
     const abort = () => call.cancel();
     o.signal?.addEventListener('abort', abort, { once: true });
-    const segmentation = new OutputFile(outputFile);
-    const probabilities = o.probabilitiesFile ? new OutputFile(o.probabilitiesFile) : undefined;
     const sending = (async () => {
       const header = {
         model: o.model,
@@ -213,11 +265,10 @@ export class NnunetClient {
         step_size: o.stepSize ?? 0,
         mirroring: o.mirroring,
         outputs: ['PREDICT_OUTPUT_SEGMENTATION', ...(probabilities ? ['PREDICT_OUTPUT_PROBABILITIES'] : [])],
-        input_format: 'INPUT_FORMAT_NIFTI',
-        channel_sizes_bytes: inputFiles.map((f) => statSync(f).size),
+        ...input,
       };
       await writeWithBackpressure(call, { header });
-      for (const [channel, file] of inputFiles.entries()) await sendFileChunks(call, file, this.chunkSize, (data) => ({ chunk: { channel, data } }));
+      await sendInput(call);
       call.end();
     })();
     // A refused header ends the call while we still send: the status read below reports it.

@@ -56,8 +56,43 @@ export async function uploadFile<Res>(
   return result;
 }
 
+/** Where Predict's output chunks go. */
+export interface OutputSink {
+  write(offset: number, data: Uint8Array): Promise<void>;
+  commit(expectedSize: number, expectedSha256: string): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** An output kept in memory (small outputs, or callers that forward the bytes elsewhere). */
+export class MemoryOutput implements OutputSink {
+  private readonly chunks: Uint8Array[] = [];
+  private readonly hash = createHash('sha256');
+  private written = 0;
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (offset !== this.written) throw new Error(`output chunk at offset ${offset}, expected ${this.written}`);
+    this.chunks.push(data);
+    this.hash.update(data);
+    this.written += data.length;
+  }
+
+  async commit(expectedSize: number, expectedSha256: string): Promise<void> {
+    const actual = this.hash.digest('hex');
+    if (this.written !== expectedSize) throw new Error(`received ${this.written} of ${expectedSize} output bytes`);
+    if (expectedSha256 && actual !== expectedSha256) throw new Error(`output SHA-256 mismatch (server ${expectedSha256}, received ${actual})`);
+  }
+
+  async discard(): Promise<void> {
+    this.chunks.length = 0;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
 /** An output file written under a temporary name, renamed when complete and checksummed. */
-export class OutputFile {
+export class OutputFile implements OutputSink {
   private handle?: FileHandle;
   private readonly tmp: string;
   private readonly hash = createHash('sha256');

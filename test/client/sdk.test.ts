@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { NnunetClient, type PredictProgress } from '../../client/sdk/index.js';
-import { readNifti } from '../../server/io/nifti.js';
-import { readNpz } from '../../server/io/npz.js';
+import { decodeNifti, readNifti } from '../../server/io/nifti.js';
+import { decodeNpz, readNpz } from '../../server/io/npz.js';
 import { writeSyntheticDataset } from '../fixtures/synthetic.js';
 import { HIPPOCAMPUS, REPO_ROOT, SHARED, tempDir } from '../helpers.js';
 import { ADMIN_TOKEN, healthStatus, MODEL_FOLDER, MODEL_ZIP, READ_TOKEN, startServerProcess, type ServerProcess } from '../server/server-process.js';
@@ -121,6 +121,20 @@ describe('client SDK against the server process', function () {
     assert.match(text, /nnunet_loaded_models 1/);
     assert.match(text, /nnunet_received_bytes_total\{grpc_method="Predict"\} \d+/);
     assert.match(text, /process_resident_memory_bytes/);
+  });
+
+  it('predicts voxels sent RAW with their geometry (as a PACS bridge would), identical to the NIfTI path', async () => {
+    const image = await readNifti(join(HIPPOCAMPUS, 'imagesTr', 'hippocampus_003_0000.nii.gz'));
+    const reference = await readNifti(join(SHARED, 'fixtures', 'nnunetv2_model', 'predictions', 'notta', 'hippocampus_003.nii.gz'));
+    // NiftiImage keeps (k, j, i) with i fastest: the bytes are already in NIfTI order.
+    const result = await admin.predictVolume(
+      { channels: [image.data], shape: [image.shape[2], image.shape[1], image.shape[0]], affine: image.affine },
+      { model: { dataset: '104', model_folder: MODEL_FOLDER }, mirroring: false, probabilities: true },
+    );
+    const segmentation = decodeNifti(result.segmentation, 'raw-result.nii.gz');
+    assert.deepEqual([...segmentation.data], [...reference.data]);
+    assert.deepEqual(segmentation.affine, image.affine);
+    assert.equal(decodeNpz(result.probabilities!).probabilities.shape[0], 3);
   });
 
   it('is SERVING on grpc.health.v1, and buf curl lists every method through reflection', async () => {
