@@ -140,10 +140,10 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
 }
 
 /** Entry point of `npm start` and `nnunet serve`. */
-export async function main(overrides: Partial<ServerConfig> = {}): Promise<void> {
+export async function main(overrides: Partial<ServerConfig> = {}, hooks: ServiceHooks = {}): Promise<void> {
   const config = loadConfig(process.env, overrides);
   const logger = pino({ level: config.logLevel });
-  const running = await startServer(config, logger);
+  const running = await startServer(config, logger, hooks);
   const onSignal = (signal: string) => {
     logger.info({ event: 'signal', signal }, `received ${signal}`);
     running.stop().then(
