@@ -40,8 +40,8 @@ export interface VolumeChunk {
 
 export interface PredictPlan {
   model: ModelFolder;
-  /** undefined: the model's fold_N folders, as nnU-Net. */
-  folds: string[] | undefined;
+  /** As asked, else every fold_N of the model (not fold_all), as nnU-Net; explicit, so one cache entry serves both. */
+  folds: string[];
   stepSize: number;
   mirroring: boolean;
   wantSegmentation: boolean;
@@ -107,7 +107,7 @@ export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan
   const channels = Object.keys(json.channel_names).length;
   const plan: PredictPlan = {
     model,
-    folds,
+    folds: folds ?? model.folds.filter((f) => f !== 'all'),
     stepSize,
     mirroring: h.mirroring ?? true,
     wantSegmentation: h.outputs.length === 0 || h.outputs.includes('PREDICT_OUTPUT_SEGMENTATION'),
