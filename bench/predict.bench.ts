@@ -5,13 +5,13 @@
 // table (baseline/ours > 1: we are faster), writes bench/results/predict.json and, with
 // --append-results, appends the section to bench/RESULTS.md.
 // Usage: node --import tsx bench/predict.bench.ts [--cases N] [--repeats R] [--threads T] [--warmup W] [--small] [--out FILE] [--append-results]
+import { installFixtureModel } from '../test/fixtures/nnunet-model.js';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { unzipSync } from 'fflate';
 import { decodeNpy, encodeNpy } from '../server/io/npy.js';
 import { loadModelFolder, releaseModel, type LoadedModel } from '../server/inference/model-folder.js';
 import { ensembleFoldLogits } from '../server/inference/predict-logits.js';
@@ -54,17 +54,6 @@ const variants: Variant[] = [
   { tta: false, folds: 5 },
   ...(small ? [] : [{ tta: true, folds: 5 }]),
 ];
-
-/** Unzips the real nnU-Net v2 model into a results root, as nnU-Net's installer does (same as test/inference/parity.test.ts). */
-function installFixtureModel(resultsRoot: string): string {
-  const entries = unzipSync(readFileSync(join(FIXTURE, 'hippo_small_nnunetv2.zip')));
-  for (const [name, bytes] of Object.entries(entries)) {
-    if (name.endsWith('/')) continue;
-    mkdirSync(dirname(join(resultsRoot, name)), { recursive: true });
-    writeFileSync(join(resultsRoot, name), bytes);
-  }
-  return join(resultsRoot, 'Dataset104_HippoDev', 'nnUNetTrainer_RefSmall__nnUNetPlansSmall__3d_fullres');
-}
 
 function pickCases(n: number): string[] {
   const all = readdirSync(IMAGES)

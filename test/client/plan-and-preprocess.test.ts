@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unzipSync } from 'fflate';
 import { parseArgs } from '../../client/args.js';
 import { planAndPreprocessCommand } from '../../client/commands/plan-and-preprocess.js';
 import { readNpy } from '../../server/io/npy.js';
-import { copyHippocampus, SHARED, tempDir } from '../helpers.js';
+import { copyHippocampus, tempDir } from '../helpers.js';
+import { fixtureModelMember } from '../fixtures/nnunet-model.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** nnU-Net's own plans and fingerprint for these 40 cases, from the fixture model zip. */
 function nnunetPlansAndFingerprint(): { plans: Json; fingerprint: Json } {
-  const entries = unzipSync(readFileSync(join(SHARED, 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip')));
-  const get = (suffix: string) => JSON.parse(new TextDecoder().decode(Object.entries(entries).find(([n]) => n.endsWith(suffix))![1]));
+  const get = (suffix: string) => JSON.parse(new TextDecoder().decode(fixtureModelMember(suffix)));
   return { plans: get('/plans.json'), fingerprint: get('/dataset_fingerprint.json') };
 }
 

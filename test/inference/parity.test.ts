@@ -1,26 +1,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { unzipSync } from 'fflate';
+import { join } from 'node:path';
 import { readNifti, writeNifti } from '../../server/io/nifti.js';
 import { decodeNpz } from '../../server/io/npz.js';
 import { loadModelFolder, releaseModel, type LoadedModel } from '../../server/inference/model-folder.js';
 import { predictCase } from '../../server/inference/predictor.js';
-import { HIPPOCAMPUS, SHARED, tempDir } from '../helpers.js';
+import { HIPPOCAMPUS, tempDir } from '../helpers.js';
+import { FIXTURE_MODEL_DIR as FIXTURE, installFixtureModel } from '../fixtures/nnunet-model.js';
 
-const FIXTURE = join(SHARED, 'fixtures', 'nnunetv2_model');
 const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'];
-
-/** Unzips the real nnU-Net v2 model into a results root, as nnU-Net's installer does. */
-export function installFixtureModel(resultsRoot: string): string {
-  const entries = unzipSync(readFileSync(join(FIXTURE, 'hippo_small_nnunetv2.zip')));
-  for (const [name, bytes] of Object.entries(entries)) {
-    if (name.endsWith('/')) continue;
-    mkdirSync(dirname(join(resultsRoot, name)), { recursive: true });
-    writeFileSync(join(resultsRoot, name), bytes);
-  }
-  return join(resultsRoot, 'Dataset104_HippoDev', 'nnUNetTrainer_RefSmall__nnUNetPlansSmall__3d_fullres');
-}
 
 describe('prediction parity with nnU-Net v2 (real model, real images)', function () {
   this.timeout(300_000);

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync, zipSync } from 'fflate';
 import { ImageFormatError } from '../../server/io/errors.js';
 import { PickleError, PyObject, unpickle } from '../../server/io/pickle.js';
 import { decodeTorchCheckpoint, TorchTensor } from '../../server/io/torch-checkpoint.js';
-import { pythonHas, runPython, SHARED, tempDir } from '../helpers.js';
-
-const MODEL_ZIP = join(SHARED, 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
+import { pythonHas, runPython, tempDir } from '../helpers.js';
+import { fixtureModelMember } from '../fixtures/nnunet-model.js';
 
 /** The real nnU-Net v2 checkpoint from the fixture model zip. */
 function fixtureCheckpoint(): Uint8Array {
-  const entries = unzipSync(readFileSync(MODEL_ZIP), { filter: (f) => f.name.endsWith('checkpoint_final.pth') });
-  return Object.values(entries)[0];
+  return fixtureModelMember('checkpoint_final.pth');
 }
 
 describe('pickle reader', () => {

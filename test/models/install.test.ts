@@ -8,8 +8,8 @@ import { loadModelFolder, releaseModel } from '../../server/inference/model-fold
 import { predictCase } from '../../server/inference/predictor.js';
 import { readNifti } from '../../server/io/nifti.js';
 import { HIPPOCAMPUS, SHARED, tempDir } from '../helpers.js';
+import { MODEL_ZIP } from '../fixtures/nnunet-model.js';
 
-const MODEL_ZIP = join(SHARED, 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
 const MODEL = 'nnUNetTrainer_RefSmall__nnUNetPlansSmall__3d_fullres';
 
 /** Writes a zip with the given members (name → bytes); fflate writes any name, even unsafe ones. */
