@@ -11,6 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
+import { openJobQueue } from './jobs/index.js';
 import { createMetrics, startMetricsServer, type ServerMetrics } from './metrics.js';
 import { listModels } from './models/repository.js';
 import { Admission } from './rpc/admission.js';
@@ -24,6 +25,7 @@ import { observingInterceptor } from './rpc/observe.js';
 import { inferenceService } from './rpc/predict.js';
 import { LOADER_OPTIONS, packageDefinition, serviceDefinition } from './rpc/protos.js';
 import { reflectionService } from './rpc/reflection.js';
+import { jobHooks } from './rpc/training.js';
 import { serverInfoService } from './rpc/server-info.js';
 
 export interface RunningServer {
@@ -64,7 +66,10 @@ function channelOptions(config: ServerConfig): grpc.ServerOptions {
   return options;
 }
 
-export async function startServer(config: ServerConfig, logger: Logger = pino({ level: config.logLevel }), hooks: ServiceHooks = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, logger: Logger = pino({ level: config.logLevel }), given: ServiceHooks = {}): Promise<RunningServer> {
+  // The job store and queue (server/jobs) back TrainingService and PlanAndPreprocess unless the caller supplies its own.
+  const queue = given.trainingService ? undefined : openJobQueue(config.roots, logger);
+  const hooks: ServiceHooks = { ...(queue ? jobHooks(queue) : {}), ...given };
   const tokens = loadTokens(config);
   if (tokens.size === 0) {
     logger.warn({ event: 'auth_disabled' }, 'AUTH IS OFF: no NNUNET_TOKENS_FILE, NNUNET_ADMIN_TOKEN or NNUNET_READ_TOKEN; anyone who reaches the port can upload, delete and train');
@@ -128,6 +133,9 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
         });
       });
       await cache.close();
+      // Running jobs are interrupted (trainings write checkpoint_latest) and resume at the next start.
+      await queue?.close();
+      queue?.store.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.server.close(() => resolve()) : resolve()));
       logger.info({ event: 'stopped' }, 'stopped');
     })());

@@ -1,0 +1,44 @@
+// The jobs module as the server uses it: opens the store (<NNUNET_HOME>/jobs.sqlite, next to the
+// data roots unless NNUNET_JOBS_DB says otherwise), builds the queue with this server's job kinds
+// and limits from the environment, and recovers jobs a previous server left RUNNING.
+import { dirname, join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { DataRoots } from '../dataset/paths.js';
+import type { TrainerOptions } from '../training/trainer-options.js';
+import { jobKinds } from './kinds.js';
+import { JobQueue } from './queue.js';
+import { SqliteJobStore } from './store.js';
+
+export * from './kinds.js';
+export * from './queue.js';
+export * from './store.js';
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Where the job store lives: NNUNET_JOBS_DB, else NNUNET_HOME/jobs.sqlite, else beside the raw root. */
+export function jobsDatabasePath(env: NodeJS.ProcessEnv, roots: DataRoots): string {
+  if (env.NNUNET_JOBS_DB) return resolve(env.NNUNET_JOBS_DB);
+  if (env.NNUNET_HOME) return join(resolve(env.NNUNET_HOME), 'jobs.sqlite');
+  return join(dirname(roots.raw), 'jobs.sqlite');
+}
+
+export function openJobQueue(roots: DataRoots, logger?: Logger, env: NodeJS.ProcessEnv = process.env): JobQueue {
+  const trainingOverrides: Partial<TrainerOptions> = {};
+  if (env.NNUNET_TRAIN_ITERATIONS_PER_EPOCH) trainingOverrides.numIterationsPerEpoch = positiveInt(env, 'NNUNET_TRAIN_ITERATIONS_PER_EPOCH', 250);
+  if (env.NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH) trainingOverrides.numValIterationsPerEpoch = positiveInt(env, 'NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH', 50);
+  const store = new SqliteJobStore(jobsDatabasePath(env, roots));
+  const queue = new JobQueue(store, jobKinds({ roots, trainingOverrides }), {
+    // One training per GPU: the server does not count GPUs itself, so a multi-GPU host raises this.
+    limits: { training: positiveInt(env, 'NNUNET_MAX_TRAINING_JOBS', 1), cpu: positiveInt(env, 'NNUNET_MAX_CPU_JOBS', 1) },
+    maxQueued: positiveInt(env, 'NNUNET_MAX_QUEUED_JOBS', 100),
+    logger,
+  });
+  queue.recover();
+  return queue;
+}
