@@ -1,7 +1,8 @@
 // The job kinds the server runs: train_fold (a child process per fold, via trainFold),
 // plan_and_preprocess (the CLI command's own code, run in this process: its heavy parts already
-// run in worker threads, and cancelling it stops the job for its watchers at once while the
-// current step finishes in the background, holding its slot) and find_best_configuration.
+// run in worker threads; it cannot be interrupted, so CancelJob ends the job for its watchers at
+// once while the work finishes in the background, still holding its CPU slot, and its result is
+// dropped) and find_best_configuration (the same).
 // Each maps its stage's progress onto job events.
 import { availableParallelism } from 'node:os';
 import type { DataRoots } from '../dataset/paths.js';
@@ -39,12 +40,17 @@ export interface KindsOptions {
 /** The data roots of this server as the environment the stages read them from. */
 const rootsEnv = (roots: DataRoots): NodeJS.ProcessEnv => ({ ...process.env, nnUNet_raw: roots.raw, nnUNet_preprocessed: roots.preprocessed, nnUNet_results: roots.results });
 
-/** Aborting `signal` rejects; the work itself may go on (in-process stages cannot be killed). */
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * In-process work that cannot be interrupted: a shutdown stops waiting for it (the process is
+ * going away); a cancellation keeps waiting, so the job's slot stays taken until the work is done.
+ */
+function untilShutdown<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason === 'shutdown' ? new JobInterrupted() : new Error('cancelled'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => {
+      if (signal.reason === 'shutdown') reject(new JobInterrupted());
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
@@ -170,7 +176,7 @@ function planAndPreprocessKind(o: KindsOptions): JobKindSpec {
           if (!ctx.signal.aborted) ctx.emit({ type: 'log', message: line });
         },
       };
-      const code = await abortable(planAndPreprocessCommand.run(args, io), ctx.signal);
+      const code = await untilShutdown(planAndPreprocessCommand.run(args, io), ctx.signal);
       if (code !== 0) throw new Error(errors.slice(-5).join('\n') || `plan_and_preprocess exited with code ${code}`);
       return { dataset: p.dataset, configurations: args.configurations, preprocessedRoot: o.roots.preprocessed };
     },
@@ -191,7 +197,7 @@ function findBestKind(o: KindsOptions): JobKindSpec {
     resource: 'cpu',
     async run(raw, ctx) {
       const p = raw as unknown as FindBestParams;
-      const r = await abortable(
+      const r = await untilShutdown(
         findBestConfiguration(p.dataset, {
           ...(p.configurations?.length ? { configurations: p.configurations } : {}),
           trainers: [p.trainer || 'nnUNetTrainer'],

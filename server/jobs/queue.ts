@@ -133,7 +133,7 @@ export class JobQueue {
     if (run) {
       run.controller.abort('cancel');
       // The job ends now for its watchers; its resource slot is freed only when run() returns
-      // (a child process is killed at once; in-process work stops at its next check).
+      // (a child process is killed at once; in-process work runs to its end, its result dropped).
       this.finish(id, 'CANCELLED', { error: 'cancelled by CancelJob' });
     } else {
       this.finish(id, 'CANCELLED', { error: 'cancelled by CancelJob before it started' });

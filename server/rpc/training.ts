@@ -105,7 +105,18 @@ async function streamEvents(queue: JobQueue, call: grpc.ServerWritableStream<unk
   try {
     for await (const e of queue.watch(jobId, afterSequence, gone.signal)) {
       if (call.cancelled) return;
-      if (!call.write({ event: eventToProto(e) })) await new Promise<void>((resolve) => call.once('drain', resolve));
+      if (!call.write({ event: eventToProto(e) })) {
+        // A slow reader: wait for its buffer to empty, or for it to leave.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            call.removeListener('drain', done);
+            gone.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          call.once('drain', done);
+          gone.signal.addEventListener('abort', done, { once: true });
+        });
+      }
       if (stopAfterFirst) break;
     }
     if (!call.cancelled) call.end();

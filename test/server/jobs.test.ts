@@ -169,5 +169,20 @@ describe('jobs through the server process', function () {
     const listed = await reader.listJobs({ kind: 'JOB_KIND_TRAIN_FOLD', page_size: 2 });
     assert.deepEqual(listed.jobs.map((j) => j.id), [thirdId, detached[0].job_id]);
     assert.notEqual(listed.next_page_token, '');
+    const rest = await reader.listJobs({ kind: 'JOB_KIND_TRAIN_FOLD', page_size: 2, page_token: listed.next_page_token });
+    assert.deepEqual([rest.jobs.map((j) => j.id), rest.next_page_token], [[trainId], '']);
+
+    // FindBestConfiguration is a job too; with one of five folds trained, cross-validation lacks
+    // predictions for most cases and the job FAILS with the stage's own message.
+    const { job: best } = await new Promise<{ job: Job }>((resolve, reject) =>
+      training.FindBestConfiguration({ dataset: '961', configurations: ['2d'], folds: ['0'], disable_ensembling: true }, md(), (err: Error | null, res: { job: Job }) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+    assert.equal(best.kind, 'JOB_KIND_FIND_BEST_CONFIGURATION');
+    await reader.watchJob(best.id, () => undefined);
+    const bestDone = await reader.getJob(best.id);
+    assert.equal(bestDone.state, 'JOB_STATE_FAILED');
+    assert.match(bestDone.error, /reference case\(s\) have no prediction/);
   });
 });
