@@ -21,6 +21,7 @@ describe('jobs through the server process', function () {
   this.timeout(300_000);
   let t: ReturnType<typeof tempDir>;
   let server: ServerProcess;
+  let serverEnv: NodeJS.ProcessEnv;
   let sdk: NnunetClient;
   let reader: NnunetClient;
   let raw: grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -35,13 +36,14 @@ describe('jobs through the server process', function () {
     t = tempDir('nnunet-jobs-e2e-');
     const home = join(t.dir, 'home');
     await writeSyntheticDataset(join(home, 'nnUNet_raw'), { id: 961, name: 'JobPhantom', cases: 6, shape: [4, 24, 24], labels: 1, seed: 3 });
-    server = await startServerProcess({
+    serverEnv = {
       NNUNET_HOME: home,
       NNUNET_ADMIN_TOKEN: ADMIN_TOKEN,
       NNUNET_READ_TOKEN: READ_TOKEN,
       NNUNET_TRAIN_ITERATIONS_PER_EPOCH: '2',
       NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH: '1',
-    });
+    };
+    server = await startServerProcess(serverEnv);
     sdk = new NnunetClient({ address: server.address, token: ADMIN_TOKEN });
     reader = new NnunetClient({ address: server.address, token: READ_TOKEN });
     const v1 = nnunetV1();
@@ -184,5 +186,46 @@ describe('jobs through the server process', function () {
     const bestDone = await reader.getJob(best.id);
     assert.equal(bestDone.state, 'JOB_STATE_FAILED');
     assert.match(bestDone.error, /reference case\(s\) have no prediction/);
+  });
+
+  it('a training left RUNNING by a killed server resumes (continue_training) when the server starts again', async function () {
+    if (!torchAvailable()) return this.skip();
+    const [queued] = await trainFold({ dataset: '961', configuration: '2d', fold: '3', num_epochs: 1000, detach: true });
+    const id = queued.job_id;
+    const firstEpoch = new AbortController();
+    await reader
+      .watchJob(id, (e) => e.type === 'JOB_EVENT_TYPE_EPOCH' && firstEpoch.abort(), { signal: firstEpoch.signal })
+      .catch((err: grpc.ServiceError) => assert.equal(err.code, grpc.status.CANCELLED));
+    // A crash: no drain, the store still says RUNNING. The orphaned fold stops on its own (IPC disconnect).
+    server.child.kill('SIGKILL');
+    await new Promise((r) => server.child.once('exit', r));
+    for (const c of [sdk, reader, training, raw]) c.close();
+    await new Promise((r) => setTimeout(r, 2000));
+
+    server = await startServerProcess(serverEnv);
+    sdk = new NnunetClient({ address: server.address, token: ADMIN_TOKEN });
+    reader = new NnunetClient({ address: server.address, token: READ_TOKEN });
+    const v1 = nnunetV1();
+    raw = new (v1.DatasetService as grpc.ServiceClientConstructor)(server.address, grpc.credentials.createInsecure()) as typeof raw;
+    training = new (v1.TrainingService as grpc.ServiceClientConstructor)(server.address, grpc.credentials.createInsecure()) as typeof training;
+
+    const resumed = await sdk.getJob(id);
+    assert.ok(['JOB_STATE_QUEUED', 'JOB_STATE_RUNNING'].includes(resumed.state), resumed.state);
+    assert.equal(JSON.parse(resumed.params_json).continueTraining, true);
+    const events: JobEvent[] = [];
+    const running = new AbortController();
+    await reader
+      .watchJob(id, (e) => {
+        events.push(e);
+        // The replay has the first run's "epochs 1..1000" too; wait for the one after the restart.
+        const restarted = events.some((x) => /server restarted/.test(x.message));
+        if (restarted && e.type === 'JOB_EVENT_TYPE_LOG' && /epochs \d+\.\./.test(e.message)) running.abort();
+      }, { signal: running.signal })
+      .catch((err: grpc.ServiceError) => assert.equal(err.code, grpc.status.CANCELLED));
+    assert.ok(events.some((e) => /server restarted/.test(e.message)), events.map((e) => e.message).join('\n'));
+    // It went on from a checkpoint (checkpoint_best of epoch 1 at least), not from epoch 1.
+    const started = events.filter((e) => /epochs \d+\.\./.test(e.message)).pop()!;
+    assert.match(started.message, /epochs (?:[2-9]|\d{2,})\.\.1000/);
+    assert.equal((await sdk.cancelJob(id)).state, 'JOB_STATE_CANCELLED');
   });
 });
