@@ -4,22 +4,17 @@
 // one by one so the load of a shared machine hits both sides alike. Prints per-phase medians and the
 // throughput ratio ours/PyTorch (target ≥ 0.9); writes bench/results/engine-train-step.json.
 // Usage: node --import tsx bench/engine-train-step.bench.ts [--threads N] [--iterations N] [--warmup N] [--small] [--out FILE]
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { unzipSync } from 'fflate';
 import { clipGradNorm, getNumThreads, manualSeed, randint, randn, setNumThreads, SGD, tidy, type Tensor } from '../server/engine/torch.js';
 import { buildNetwork } from '../server/engine/networks/index.js';
 import { DeepSupervisionWrapper, DiceCELoss, deepSupervisionScales, deepSupervisionWeights } from '../server/engine/loss/index.js';
-import { getConfiguration, parsePlans } from '../server/planning/plans.js';
+import { hippocampusNetwork, startBaseline } from './hippocampus-network.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BASELINE = join(HERE, 'baselines', 'pytorch_train_step.py');
-const MODEL_ZIP = join(process.env.NNUNET_SHARED_DIR ?? join(HERE, '..', '..', 'shared'), 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
 
 const { values: args } = parseArgs({
   options: {
@@ -37,19 +32,10 @@ const iterations = Number(args.iterations ?? (small ? 1 : 8));
 const warmup = Number(args.warmup ?? 1);
 const python = args.python ?? process.env.NNUNET_TEST_PYTHON ?? '/usr/bin/python3';
 
-// The fixture's plans are nnU-Net's own Hippocampus plan with features_per_stage divided by 4;
-// multiplied back they give the real 3d_fullres network. --small shrinks it to a smoke-sized one.
-const files = unzipSync(readFileSync(MODEL_ZIP), { filter: (f) => /\/(plans|dataset)\.json$/.test(f.name) });
-const fileText = (suffix: string) => new TextDecoder().decode(Object.entries(files).find(([n]) => n.endsWith(suffix))![1]);
-const configuration = getConfiguration(parsePlans(JSON.parse(fileText('/plans.json'))), '3d_fullres');
-const datasetJson = JSON.parse(fileText('/dataset.json')) as { channel_names: Record<string, string>; labels: Record<string, number> };
+// The real 3d_fullres Hippocampus network (see hippocampus-network.ts); --small shrinks it.
+const benchNet = hippocampusNetwork(small);
+const { features, patch, batch, inputChannels, numClasses, architecture, configuration } = benchNet;
 const kw = configuration.architecture.arch_kwargs;
-const features = kw.features_per_stage.map((f) => (small ? f / 2 : f * 4));
-const patch = small ? [16, 16, 16] : configuration.patch_size;
-const batch = configuration.batch_size;
-const inputChannels = Object.keys(datasetJson.channel_names).length;
-const numClasses = Object.keys(datasetJson.labels).length;
-const architecture = { ...configuration.architecture, arch_kwargs: { ...kw, features_per_stage: features } };
 
 /** One measured step: wall seconds, CPU seconds of every thread of the process, seconds per phase. */
 interface StepRecord {
@@ -79,40 +65,6 @@ function summarise(steps: StepRecord[], parameters: number) {
     cpuTimes: steps.map((s) => s.cpu),
     phaseTimes: Object.fromEntries(PHASES.map((p) => [p, steps.map((s) => s.phases[p])])),
     parameters,
-  };
-}
-
-/** The PyTorch baseline in --serve mode: warmed up once, then one step per request. */
-async function startBaseline(): Promise<{ parameters: number; threads: number; step: () => Promise<StepRecord>; close: () => void }> {
-  const child = spawn(
-    python,
-    [
-      BASELINE,
-      '--serve',
-      ...['--threads', String(threads), '--warmup', String(warmup)],
-      ...['--patch', patch.join(','), '--batch', String(batch), '--features', features.join(',')],
-      ...['--kernels', JSON.stringify(kw.kernel_sizes), '--strides', JSON.stringify(kw.strides)],
-      ...['--in-channels', String(inputChannels), '--classes', String(numClasses)],
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`PyTorch baseline exited (${python} ${BASELINE}): ${stderr.trim() || 'no output'}`);
-    return JSON.parse(r.value);
-  };
-  const ready = await next();
-  return {
-    parameters: ready.parameters,
-    threads: ready.threads,
-    step: async () => {
-      child.stdin.write('step\n');
-      return next();
-    },
-    close: () => child.stdin.end(),
   };
 }
 
@@ -156,7 +108,13 @@ function step(): StepRecord {
 
 console.log(`train step: PlainConvUNet features [${features}], patch [${patch}], batch ${batch}, ${numClasses} classes, ${threads} thread(s)`);
 const load = [loadavg()[0]];
-const baseline = await startBaseline();
+const baselineProcess = await startBaseline(python, benchNet, { threads, warmup, batch });
+const baseline = {
+  parameters: baselineProcess.ready.parameters,
+  threads: baselineProcess.ready.threads,
+  step: async () => (await baselineProcess.request()) as unknown as StepRecord,
+  close: baselineProcess.close,
+};
 if (baseline.parameters !== net.numParameters()) {
   baseline.close();
   throw new Error(`not the same network: ours has ${net.numParameters()} parameters, PyTorch ${baseline.parameters}`);

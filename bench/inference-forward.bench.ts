@@ -5,24 +5,20 @@
 // forward, GFLOP/s from an analytic FLOP count and the ratios between engines; writes
 // bench/results/inference-forward.json.
 // Usage: node --import tsx bench/inference-forward.bench.ts [--threads N] [--iterations N] [--warmup N] [--small] [--no-pytorch] [--out FILE]
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { unzipSync } from 'fflate';
 import { noGrad, setNumThreads, tensor, tidy, type Tensor } from '../server/engine/torch.js';
 import { buildNetwork, resolveArchitecture } from '../server/engine/networks/index.js';
 import { NormalRng } from '../server/engine/nn/init.js';
 import { exportOnnx } from '../server/engine/onnx/index.js';
 import { OnnxRunner } from '../server/inference/onnx-runner.js';
-import { getConfiguration, parsePlans, type Architecture } from '../server/planning/plans.js';
+import type { Architecture } from '../server/planning/plans.js';
+import { hippocampusNetwork, startBaseline } from './hippocampus-network.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BASELINE = join(HERE, 'baselines', 'pytorch_train_step.py');
-const MODEL_ZIP = join(process.env.NNUNET_SHARED_DIR ?? join(HERE, '..', '..', 'shared'), 'fixtures', 'nnunetv2_model', 'hippo_small_nnunetv2.zip');
 
 const { values: args } = parseArgs({
   options: {
@@ -42,18 +38,10 @@ const warmup = Number(args.warmup ?? 1);
 const withPyTorch = args['no-pytorch'] !== true;
 const python = args.python ?? process.env.NNUNET_TEST_PYTHON ?? '/usr/bin/python3';
 
-// The fixture's plans are nnU-Net's Hippocampus plan with features_per_stage divided by 4; times 4
-// they give the real 3d_fullres network. --small shrinks it to a smoke-sized one.
-const files = unzipSync(readFileSync(MODEL_ZIP), { filter: (f) => /\/(plans|dataset)\.json$/.test(f.name) });
-const fileText = (suffix: string) => new TextDecoder().decode(Object.entries(files).find(([n]) => n.endsWith(suffix))![1]);
-const configuration = getConfiguration(parsePlans(JSON.parse(fileText('/plans.json'))), '3d_fullres');
-const datasetJson = JSON.parse(fileText('/dataset.json')) as { channel_names: Record<string, string>; labels: Record<string, number> };
-const kw = configuration.architecture.arch_kwargs;
-const features = kw.features_per_stage.map((f) => (small ? f / 2 : f * 4));
-const patch = small ? [16, 16, 16] : configuration.patch_size;
-const inputChannels = Object.keys(datasetJson.channel_names).length;
-const numClasses = Object.keys(datasetJson.labels).length;
-const architecture: Architecture = { ...configuration.architecture, arch_kwargs: { ...kw, features_per_stage: features } };
+// The real 3d_fullres Hippocampus network (see hippocampus-network.ts); --small shrinks it.
+const benchNet = hippocampusNetwork(small);
+const { features, patch, inputChannels, numClasses, architecture } = benchNet;
+const kw = benchNet.configuration.architecture.arch_kwargs;
 
 const prod = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
 
@@ -113,34 +101,14 @@ async function timed(fn: () => unknown): Promise<{ wall: number; cpu: number }> 
 
 /** The PyTorch baseline in --serve --mode forward: warmed up once, then one forward per request. */
 async function startPyTorch(batch: number): Promise<{ parameters: number; forward: () => Promise<{ wall: number; cpu: number }>; close: () => void }> {
-  const child = spawn(
-    python,
-    [
-      BASELINE,
-      ...['--serve', '--mode', 'forward', '--threads', String(threads), '--warmup', String(warmup)],
-      ...['--patch', patch.join(','), '--batch', String(batch), '--features', features.join(',')],
-      ...['--kernels', JSON.stringify(kw.kernel_sizes), '--strides', JSON.stringify(kw.strides)],
-      ...['--in-channels', String(inputChannels), '--classes', String(numClasses)],
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const r = await lines.next();
-    if (r.done) throw new Error(`PyTorch baseline exited (${python} ${BASELINE}): ${stderr.trim() || 'no output'}`);
-    return JSON.parse(r.value);
-  };
-  const ready = await next();
+  const p = await startBaseline(python, benchNet, { threads, warmup, batch, extraArgs: ['--mode', 'forward'] });
   return {
-    parameters: ready.parameters,
+    parameters: p.ready.parameters,
     forward: async () => {
-      child.stdin.write('step\n');
-      const o = await next();
-      return { wall: o.wall, cpu: o.cpu };
+      const o = await p.request();
+      return { wall: o.wall as number, cpu: o.cpu as number };
     },
-    close: () => child.stdin.end(),
+    close: p.close,
   };
 }
 
