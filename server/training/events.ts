@@ -43,6 +43,9 @@ export interface EpochEvent {
   lr: number;
   /** Seconds. */
   epoch_time: number;
+  /** Seconds of the epoch's training iterations spent on data (waiting + prefetch work on this thread), and on steps. */
+  data_wait_time: number;
+  train_step_time: number;
   new_best: boolean;
 }
 

@@ -60,10 +60,20 @@ export async function runEpochs(ctx: LoopContext): Promise<LoopOutcome> {
     log.log('lrs', lr, epoch);
 
     const trainLosses: number[] = [];
+    // Time of the step vs everything else of an iteration (waiting for the batch, and the data
+    // pipeline's prefetch work, which runs on this thread while we yield): how data-bound training is.
+    let dataWaitTime = 0;
+    let trainStepTime = 0;
     for (let i = 0; i < o.numIterationsPerEpoch; i++) {
-      trainLosses.push(trainStep(ctx.step, await ctx.train.next()));
+      const t0 = performance.now();
+      const batch = await ctx.train.next();
+      const t1 = performance.now();
+      trainLosses.push(trainStep(ctx.step, batch));
+      const t2 = performance.now();
       logger.event({ type: 'iteration', epoch, iteration: i + 1, total: o.numIterationsPerEpoch, phase: 'train' });
       await yieldToEventLoop();
+      trainStepTime += (t2 - t1) / 1000;
+      dataWaitTime += (performance.now() - t0 - (t2 - t1)) / 1000;
       if (ctx.stopRequested()) return stop(ctx, epoch);
     }
     log.log('train_losses', mean(trainLosses), epoch);
@@ -97,7 +107,7 @@ export async function runEpochs(ctx: LoopContext): Promise<LoopOutcome> {
 
     const ema = log.last('ema_fg_dice') as number;
     const decision = checkpointsAfterEpoch(epoch, o.numEpochs, o.saveEvery, ema, state.bestEma);
-    logger.event({ type: 'epoch', epoch, train_loss: trainLoss, val_loss: valLoss, pseudo_dice: dice, mean_fg_dice: nanmean(dice), ema, lr, epoch_time: epochTime, new_best: decision.best });
+    logger.event({ type: 'epoch', epoch, train_loss: trainLoss, val_loss: valLoss, pseudo_dice: dice, mean_fg_dice: nanmean(dice), ema, lr, epoch_time: epochTime, data_wait_time: dataWaitTime, train_step_time: trainStepTime, new_best: decision.best });
     if (decision.latest) await ctx.saveCheckpoint('latest', epoch + 1);
     if (decision.best) {
       state.bestEma = ema;
