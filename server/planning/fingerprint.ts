@@ -14,7 +14,7 @@ import type { CaseOutcome, CaseTask } from './fingerprint-worker.js';
 import { median, weightedPercentile } from './numeric.js';
 import type { IntensityProperties } from './plans.js';
 import { validateIntensityProperties } from './plans-validate.js';
-import { parsePythonJson, toPythonJson, type JsonPath } from './python-json.js';
+import { parsePythonJson, toPythonJson, type JsonPath } from '../util/python-json.js';
 
 export interface DatasetFingerprint {
   foreground_intensity_properties_per_channel: Record<string, IntensityProperties>;

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { DatasetError } from '../dataset/errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { parsePythonJson, toPythonJson, type JsonPath } from './python-json.js';
+import { parsePythonJson, toPythonJson, type JsonPath } from '../util/python-json.js';
 import { validateConfiguration, validateStoredConfiguration, validateIntensityProperties, convertLegacyConfiguration } from './plans-validate.js';
 
 /** Dataset-level foreground intensity statistics of one channel (fingerprint §2). */

@@ -3,7 +3,7 @@
 // We have no trainer object to dump, so the same keys are assembled from the fold's set-up.
 import { hostname } from 'node:os';
 import { writeFileAtomic } from '../io/atomic.js';
-import { pythonFloatRepr } from '../planning/python-json.js';
+import { pythonFloatRepr } from '../util/python-json.js';
 import { dumpPythonJson } from '../util/pyjson.js';
 import type { TrainerOptions } from './trainer-options.js';
 import type { AugmentationGeometry } from './rotation-config.js';

@@ -1,7 +1,7 @@
 // JSON as Python's json module writes nnU-Net's result files (summary.json, postprocessing.json):
 // sorted keys, 4-space indent and the NaN/Infinity literals nnU-Net writes for absent structures.
-// The writer and reader are the plans' (server/planning/python-json.ts); this names the defaults.
-import { parsePythonJson, toPythonJson } from '../planning/python-json.js';
+// The writer and reader are python-json.ts (shared with plans and fingerprints); this names the defaults.
+import { parsePythonJson, toPythonJson } from './python-json.js';
 
 export { parsePythonJson };
 

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatasetError } from '../../server/dataset/errors.js';
 import { formatPlans, getConfiguration, loadPlans, parsePlans, savePlans, type Plans } from '../../server/planning/plans.js';
-import { pythonFloatRepr, toPythonJson } from '../../server/planning/python-json.js';
+import { pythonFloatRepr, toPythonJson } from '../../server/util/python-json.js';
 import { SHARED, tempDir } from '../helpers.js';
 
 const REF = join(SHARED, 'fixtures', 'nnunet_reference');
