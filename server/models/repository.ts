@@ -16,7 +16,8 @@ export interface ModelFolder {
 
 const subfolders = (dir: string): string[] => {
   try {
-    return readdirSync(dir).filter((n) => statSync(join(dir, n), { throwIfNoEntry: false })?.isDirectory());
+    // Dot-names are installs in progress (temporary folders renamed into place when complete).
+    return readdirSync(dir).filter((n) => !n.startsWith('.') && statSync(join(dir, n), { throwIfNoEntry: false })?.isDirectory());
   } catch {
     return [];
   }
