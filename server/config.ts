@@ -46,6 +46,11 @@ export interface ServerConfig {
   maxConnectionAgeMs: number;
   /** Time calls still running at max connection age get to finish. */
   maxConnectionAgeGraceMs: number;
+  /**
+   * Models shipped with the package, copied into the repository at start when missing
+   * (server/models/bundled.ts). `NNUNET_BUNDLED_MODELS`: a folder, or `none`; default models/demo.
+   */
+  bundledModels?: string;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -81,6 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     keepaliveTimeoutMs: intFromEnv(env, 'NNUNET_KEEPALIVE_TIMEOUT_MS', 20_000),
     maxConnectionAgeMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_MS', 0),
     maxConnectionAgeGraceMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_GRACE_MS', 300_000),
+    bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
     ...overrides,
   };
   for (const [key, value] of Object.entries({ port: config.port, metricsPort: config.metricsPort })) {
@@ -97,6 +103,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');
   if (config.tlsCaFile && !config.tlsCertFile) throw new Error('NNUNET_TLS_CA (mTLS) needs NNUNET_TLS_CERT and NNUNET_TLS_KEY');
   return config;
+}
+
+function bundledModelsFromEnv(value: string | undefined): string | undefined {
+  if (value === undefined) return join(projectRoot(), 'models', 'demo');
+  return value === '' || value.toLowerCase() === 'none' ? undefined : value;
 }
 
 /** The project root (the folder with package.json and protos/), found from this module's location. */

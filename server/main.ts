@@ -13,6 +13,7 @@ import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
 import { openJobQueue } from './jobs/index.js';
 import { createMetrics, startMetricsServer, type ServerMetrics } from './metrics.js';
+import { installBundledModels } from './models/bundled.js';
 import { listModels } from './models/repository.js';
 import { Admission } from './rpc/admission.js';
 import { authInterceptor, loadTokens } from './rpc/auth.js';
@@ -139,6 +140,15 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.server.close(() => resolve()) : resolve()));
       logger.info({ event: 'stopped' }, 'stopped');
     })());
+  if (config.bundledModels) {
+    try {
+      const bundled = installBundledModels(config.bundledModels, config.roots.results);
+      for (const model of bundled.installed) logger.info({ event: 'bundled_model_installed', model }, `installed the bundled model ${model}`);
+      for (const s of bundled.skipped) if (s.reason !== 'already in the repository') logger.warn({ event: 'bundled_model_skipped', model: s.model, reason: s.reason }, `bundled model ${s.model} not installed: ${s.reason}`);
+    } catch (err) {
+      logger.warn({ event: 'bundled_model_failed', err }, `could not copy the bundled models from ${config.bundledModels}: ${(err as Error).message}`);
+    }
+  }
   const models = listModels(config.roots.results);
   logger.info(
     { event: 'model_repository', folder: config.roots.results, models: models.length },

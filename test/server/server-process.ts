@@ -41,7 +41,7 @@ export interface ServerProcess {
 export function startServerProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'server', 'main.ts')], {
     cwd: REPO_ROOT,
-    env: { ...process.env, NNUNET_HOST: '127.0.0.1', NNUNET_PORT: '0', NNUNET_METRICS_PORT: '0', ...env },
+    env: { ...process.env, NNUNET_HOST: '127.0.0.1', NNUNET_PORT: '0', NNUNET_METRICS_PORT: '0', NNUNET_BUNDLED_MODELS: process.env.NNUNET_BUNDLED_MODELS ?? 'none', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const logs: Record<string, unknown>[] = [];
