@@ -2,7 +2,7 @@
 // Every limit the server enforces is here, so an operator sees them in one place (and clients see
 // them through GetServerInfo).
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataRoots, type DataRoots } from './dataset/paths.js';
@@ -51,6 +51,18 @@ export interface ServerConfig {
    * (server/models/bundled.ts). `NNUNET_BUNDLED_MODELS`: a folder, or `none`; default models/demo.
    */
   bundledModels?: string;
+  /**
+   * Worker threads for Predict's preprocessing and export (resampling, normalisation, argmax,
+   * encoding), so they never block the event loop. `NNUNET_PREPROCESS_WORKERS`, default
+   * min(2, cores); 0 runs them in-line on the main thread.
+   */
+  preprocessWorkers: number;
+  /**
+   * A second, plaintext port serving only grpc.health.v1, for Kubernetes gRPC probes (which cannot
+   * do TLS) when the main port needs TLS or mTLS. `NNUNET_HEALTH_PORT`: -1 = off (default), 0 = pick
+   * a free one. It binds the same host as the main port.
+   */
+  healthPort: number;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -87,10 +99,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxConnectionAgeMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_MS', 0),
     maxConnectionAgeGraceMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_GRACE_MS', 300_000),
     bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
+    preprocessWorkers: intFromEnv(env, 'NNUNET_PREPROCESS_WORKERS', Math.min(2, availableParallelism())),
+    healthPort: intFromEnv(env, 'NNUNET_HEALTH_PORT', -1),
     ...overrides,
   };
-  for (const [key, value] of Object.entries({ port: config.port, metricsPort: config.metricsPort })) {
-    if (value < -1 || value > 65535) throw new Error(`${key} must be in 0..65535 (or -1 to disable metrics), got ${value}`);
+  for (const [key, value] of Object.entries({ port: config.port, metricsPort: config.metricsPort, healthPort: config.healthPort })) {
+    if (value < -1 || value > 65535) throw new Error(`${key} must be in 0..65535 (or -1 to disable it), got ${value}`);
   }
   // Chunks must fit in one message with room for the envelope.
   if (config.chunkSizeBytes < 1024 || config.chunkSizeBytes > config.maxReceiveMessageBytes - 64 * 1024) {
@@ -99,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   for (const [key, value] of Object.entries({ maxConcurrentPredictions: config.maxConcurrentPredictions, maxLoadedModels: config.maxLoadedModels, maxUploadBytes: config.maxUploadBytes })) {
     if (value < 1) throw new Error(`${key} must be at least 1, got ${value}`);
   }
+  if (config.preprocessWorkers < 0) throw new Error(`NNUNET_PREPROCESS_WORKERS must be >= 0 (0 = in-line on the main thread), got ${config.preprocessWorkers}`);
   if (config.maxQueuedPredictions < 0) throw new Error(`maxQueuedPredictions must be >= 0, got ${config.maxQueuedPredictions}`);
   if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');
   if (config.tlsCaFile && !config.tlsCertFile) throw new Error('NNUNET_TLS_CA (mTLS) needs NNUNET_TLS_CERT and NNUNET_TLS_KEY');
@@ -108,6 +123,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 function bundledModelsFromEnv(value: string | undefined): string | undefined {
   if (value === undefined) return join(projectRoot(), 'models', 'demo');
   return value === '' || value.toLowerCase() === 'none' ? undefined : value;
+}
+
+/**
+ * Trainings that run at once (the job queue's `training` resource): one per CUDA device libtorch
+ * sees (server/devices.ts), else `NNUNET_CPU_TRAININGS` (default 1) on a host without one.
+ * `NNUNET_MAX_TRAINING_JOBS`, when set, overrides both.
+ */
+export function trainingConcurrency(env: NodeJS.ProcessEnv, cudaDeviceCount: number): number {
+  for (const name of ['NNUNET_MAX_TRAINING_JOBS', ...(cudaDeviceCount > 0 ? [] : ['NNUNET_CPU_TRAININGS'])]) {
+    const n = intFromEnv(env, name, 0);
+    if (env[name] !== undefined && env[name] !== '' && n < 1) throw new Error(`${name} must be at least 1, got ${n}`);
+    if (n >= 1) return n;
+  }
+  return cudaDeviceCount > 0 ? cudaDeviceCount : 1;
 }
 
 /** The project root (the folder with package.json and protos/), found from this module's location. */

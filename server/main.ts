@@ -11,6 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
+import { createCaseWork } from './inference/case-work.js';
 import { openJobQueue } from './jobs/index.js';
 import { createMetrics, startMetricsServer, type ServerMetrics } from './metrics.js';
 import { installBundledModels } from './models/bundled.js';
@@ -27,11 +28,13 @@ import { inferenceService } from './rpc/predict.js';
 import { LOADER_OPTIONS, packageDefinition, serviceDefinition } from './rpc/protos.js';
 import { reflectionService } from './rpc/reflection.js';
 import { jobHooks } from './rpc/training.js';
-import { serverInfoService } from './rpc/server-info.js';
+import { serverInfoService, type ServerPorts } from './rpc/server-info.js';
 
 export interface RunningServer {
   grpcPort: number;
   metricsPort: number | undefined;
+  /** The plaintext grpc.health.v1 port (NNUNET_HEALTH_PORT), when enabled. */
+  healthPort: number | undefined;
   health: HealthImplementation;
   metrics: ServerMetrics;
   /** Stops accepting calls, waits for in-flight ones up to the grace period, then forces. */
@@ -82,23 +85,30 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
     metrics.predictionsInFlight.set(running);
     metrics.predictionsQueued.set(queued);
   });
+  const caseWork = createCaseWork(config.preprocessWorkers);
+  const ports: ServerPorts = {};
 
   const server = new grpc.Server({ ...channelOptions(config), interceptors: [observingInterceptor(metrics, logger), authInterceptor(tokens)] });
-  server.addService(serviceDefinition('ServerService'), serverInfoService(config, tokens.size > 0));
+  server.addService(serviceDefinition('ServerService'), serverInfoService(config, tokens.size > 0, ports));
   server.addService(serviceDefinition('ModelService'), modelService(ctx, cache));
   server.addService(serviceDefinition('DatasetService'), datasetService(ctx, hooks));
-  server.addService(serviceDefinition('InferenceService'), inferenceService(ctx, cache, admission));
+  server.addService(serviceDefinition('InferenceService'), inferenceService(ctx, cache, admission, caseWork));
   server.addService(
     serviceDefinition('TrainingService'),
     hooks.trainingService ?? unimplementedService(serviceDefinition('TrainingService'), 'training and jobs are not wired into this server yet (server/jobs)'),
   );
   const health = new HealthImplementation(Object.fromEntries(['', ...SERVICES].map((s) => [s, 'SERVING'])));
   health.addToServer(server);
+  // Kubernetes gRPC probes cannot do TLS (SERVING.md §4.9): an optional plaintext server with
+  // grpc.health.v1 only, sharing the status map, so draining shows NOT_SERVING there too.
+  const healthServer = config.healthPort >= 0 ? new grpc.Server() : undefined;
+  if (healthServer) health.addToServer(healthServer);
   reflectionService([packageDefinition(), protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS)]).addToServer(server);
 
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, credentials(config), (err, port) => (err ? reject(err) : resolve(port)));
-  });
+  const bind = (s: grpc.Server, port: number, creds: grpc.ServerCredentials) =>
+    new Promise<number>((resolve, reject) => s.bindAsync(`${config.host}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(bound))));
+  const grpcPort = await bind(server, config.port, credentials(config));
+  const healthPort = healthServer ? await bind(healthServer, config.healthPort, grpc.ServerCredentials.createInsecure()) : undefined;
   let metricsServer: { server: HttpServer; port: number } | undefined;
   if (config.metricsPort >= 0) metricsServer = await startMetricsServer(metrics.registry, config.host, config.metricsPort);
 
@@ -108,6 +118,8 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
       host: config.host,
       grpcPort,
       metricsPort: metricsServer?.port,
+      healthPort,
+      preprocessWorkers: caseWork.threads,
       version: packageVersion(),
       roots: config.roots,
       tls: Boolean(config.tlsCertFile),
@@ -116,6 +128,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
     },
     `nnunet-server listening on ${config.host}:${grpcPort}`,
   );
+  Object.assign(ports, { grpc: grpcPort, metrics: metricsServer?.port, health: healthPort });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -134,10 +147,13 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
         });
       });
       await cache.close();
+      await caseWork.close();
       // Running jobs are interrupted (trainings write checkpoint_latest) and resume at the next start.
       await queue?.close();
       queue?.store.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.server.close(() => resolve()) : resolve()));
+      // Last, so probes see NOT_SERVING for the whole drain; open Watch streams are cut.
+      healthServer?.forceShutdown();
       logger.info({ event: 'stopped' }, 'stopped');
     })());
   if (config.bundledModels) {
@@ -154,7 +170,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
     { event: 'model_repository', folder: config.roots.results, models: models.length },
     models.length === 0 ? `model repository ${config.roots.results} is empty` : `model repository: ${models.length} model(s)`,
   );
-  return { grpcPort, metricsPort: metricsServer?.port, health, metrics, stop };
+  return { grpcPort, metricsPort: metricsServer?.port, healthPort, health, metrics, stop };
 }
 
 /** Entry point of `npm start` and `nnunet serve`. */

@@ -1,18 +1,20 @@
 // Predicts raw image files with a loaded model, as nnU-Net v2's predictor does per case
 // (REFERENCE §7.3): read channels, preprocess with the same function training uses, sliding
 // window over every fold (mean of logits), export to the input's geometry; writes CASE.nii.gz
-// (+ CASE.npz with `probabilities` and CASE.json properties when asked).
+// (+ CASE.npz with `probabilities` and CASE.json properties when asked). The CPU-bound stages
+// (case-stages.ts) run where `work` says: in-line, or in the server's worker pool (case-work.ts).
 import { join } from 'node:path';
-import { DatasetError } from '../dataset/errors.js';
 import { encodeNpz } from '../io/npz.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { writeNifti } from '../io/nifti.js';
 import { segmentationDatatype } from '../evaluation/postprocessing.js';
-import { readRawCase } from '../preprocessing/case-files.js';
-import { preprocessCase } from '../preprocessing/preprocessor.js';
-import { exportPrediction, type ExportedPrediction } from './export-prediction.js';
+import type { CaseModelSpec, EncodedOutputs, ReferenceGeometry } from './case-stages.js';
+import { inlineCaseWork, type CaseWork } from './case-work.js';
+import type { ExportedPrediction } from './export-prediction.js';
 import type { LoadedModel } from './model-folder.js';
 import { ensembleFoldLogits } from './predict-logits.js';
+
+export type { ReferenceGeometry };
 
 export interface PredictOptions {
   stepSize?: number;
@@ -22,6 +24,12 @@ export interface PredictOptions {
   /** Previous-stage segmentation (raw geometry) for a cascade configuration. */
   previousStage?: ArrayLike<number>;
   onProgress?: (done: number, total: number) => void;
+  /** Where preprocessing and export run (default: in-line on this thread). */
+  work?: CaseWork;
+  /** Also encode the outputs (.nii.gz segmentation, .npz probabilities) in the export stage. */
+  encode?: { segmentation: boolean; probabilities: boolean };
+  /** Stops a stage running in a worker thread (in-line stages run to their end). */
+  signal?: AbortSignal;
 }
 
 export interface CaseTimings {
@@ -31,55 +39,43 @@ export interface CaseTimings {
   exportS: number;
 }
 
-/** Geometry of the input image, which the segmentation file keeps. */
-export interface ReferenceGeometry {
-  shape: [number, number, number];
-  spacing: [number, number, number];
-  affine: number[][];
-}
-
 export interface CasePrediction extends ExportedPrediction {
   reference: ReferenceGeometry;
   properties: Record<string, unknown>;
   timings: CaseTimings;
+  /** The outputs as files' bytes, when `encode` asked for them. */
+  encoded: EncodedOutputs;
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
+/** The plain-data part of a loaded model that the preprocess and export stages need. */
+export function caseModelSpec(model: LoadedModel): CaseModelSpec {
+  const { plans, configurationName, configuration, imageChannels } = model;
+  return { plans, configurationName, configuration, imageChannels, datasetJson: { labels: model.datasetJson.labels, regions_class_order: model.datasetJson.regions_class_order } };
+}
+
 /** Predicts one case given as channel files. */
 export async function predictCase(model: LoadedModel, files: string[], o: PredictOptions = {}): Promise<CasePrediction> {
-  let t = performance.now();
-  const { images, input } = await readRawCase(files, undefined);
-  if (images.length !== model.imageChannels) {
-    throw new DatasetError(`the case has ${images.length} channel(s) but the model expects ${model.imageChannels} (dataset.json channel_names)`, files[0]);
-  }
-  const affine = (input.nibabel_stuff as { original_affine: number[][] }).original_affine;
-  const reference: ReferenceGeometry = { shape: input.shape as ReferenceGeometry['shape'], spacing: input.spacing as ReferenceGeometry['spacing'], affine };
-  const readS = seconds(t);
-  t = performance.now();
-  const isCascade = Boolean(model.configuration.previous_stage);
-  if (isCascade && !o.previousStage) {
-    throw new DatasetError(`configuration ${model.configurationName} is a cascade stage: give the previous stage's segmentation (-prev_stage_predictions)`);
-  }
-  const pre = preprocessCase(images, undefined, { spacing: reference.spacing, shape: reference.shape }, model.plans, model.configuration, model.labels, {
-    withoutSegmentation: !isCascade,
-    previousStageSegmentation: isCascade ? o.previousStage : undefined,
-  });
-  const preprocessS = seconds(t);
-  t = performance.now();
+  const work = o.work ?? inlineCaseWork;
+  const spec = caseModelSpec(model);
+  const pre = await work.preprocess({ spec, files, previousStage: o.previousStage }, o.signal);
+  const t = performance.now();
   const mirrorAxes = o.mirroring === false ? [] : model.folds[0].mirrorAxes;
   const logits = await ensembleFoldLogits(
     model.folds.map((f) => f.runner),
     pre.data,
     pre.channels,
-    pre.shape as [number, number, number],
+    pre.shape,
     { patchSize: model.configuration.patch_size, stepSize: o.stepSize, mirrorAxes, onProgress: o.onProgress },
   );
   const predictS = seconds(t);
-  t = performance.now();
-  const exported = exportPrediction(logits, pre.properties, model.plans, model.configuration, model.labels, { saveProbabilities: o.saveProbabilities });
-  const properties = { ...pre.properties, nibabel_stuff: { original_affine: affine } };
-  return { ...exported, reference, properties, timings: { readS, preprocessS, predictS, exportS: seconds(t) } };
+  const { encoded, exportS, ...exported } = await work.export(
+    { spec, logits, properties: pre.properties, reference: pre.reference, saveProbabilities: Boolean(o.saveProbabilities), encode: o.encode },
+    o.signal,
+  );
+  const properties = { ...pre.properties, nibabel_stuff: { original_affine: pre.reference.affine } };
+  return { ...exported, reference: pre.reference, properties, encoded, timings: { readS: pre.readS, preprocessS: pre.preprocessS, predictS, exportS } };
 }
 
 /** Writes CASE{ending} with the input's geometry, and CASE.npz + CASE.json when probabilities exist. */

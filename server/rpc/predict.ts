@@ -2,18 +2,17 @@
 // it) → input spooled to a per-call temporary folder → a run slot → the cached model → the
 // predictor (preprocessing, sliding window over the folds, export) → geometry, segmentation
 // (.nii.gz) and probabilities (.npz) streamed back in chunks with back-pressure.
-// A client that goes away cancels the work between sliding-window tiles; preprocessing and export
-// are synchronous in this process for now (they block the event loop for the length of one
-// case: moving them to the worker pool is the next step) and finish before the cancel is seen.
+// Preprocessing and export (with the encoding of the outputs) run in the worker pool
+// (inference/case-work.ts, NNUNET_PREPROCESS_WORKERS), so the event loop stays free for health
+// checks and other calls. A client that goes away stops the work: a stage in a worker is
+// aborted, the sliding window stops between tiles.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { segmentationDatatype } from '../evaluation/postprocessing.js';
+import type { CaseWork } from '../inference/case-work.js';
 import { predictCase } from '../inference/predictor.js';
-import { encodeNifti } from '../io/nifti.js';
-import { encodeNpz } from '../io/npz.js';
 import type { Admission } from './admission.js';
 import { callLogger, type RpcContext } from './context.js';
 import { CallCancelledError, RpcError, toServiceError } from './errors.js';
@@ -48,7 +47,7 @@ async function sendOutput(call: Duplex, output: string, bytes: Uint8Array, chunk
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admission, call: Duplex): Promise<void> {
+async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admission, work: CaseWork, call: Duplex): Promise<void> {
   const log = callLogger(ctx, call, 'Predict');
   const cancel = whenCancelled(call);
   // destroyOnReturn false: the default iterator destroys the whole duplex stream once the client
@@ -88,11 +87,17 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     const lease = await cache.acquire(plan.model.folder, plan.folds);
     let lastProgress = 0;
     let prediction;
+    const abort = new AbortController();
+    const onCancelled = () => abort.abort(new CallCancelledError());
+    call.once('cancelled', onCancelled);
     try {
       prediction = await predictCase(lease.model, files, {
         stepSize: plan.stepSize,
         mirroring: plan.mirroring,
         saveProbabilities: plan.wantProbabilities,
+        work,
+        encode: { segmentation: plan.wantSegmentation, probabilities: plan.wantProbabilities },
+        signal: abort.signal,
         onProgress: (done, total) => {
           // Throwing here stops the sliding window between tiles.
           if (call.cancelled) throw new CallCancelledError();
@@ -104,21 +109,14 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
         },
       });
     } finally {
+      call.removeListener('cancelled', onCancelled);
       lease.release();
     }
-    const exportStart = performance.now();
     const p = prediction;
-    const segmentation = plan.wantSegmentation
-      ? encodeNifti({ data: p.segmentation, shape: p.reference.shape, channels: 1, spacing: p.reference.spacing, affine: p.reference.affine }, { datatype: segmentationDatatype(p.segmentation) }, true)
-      : undefined;
-    let probabilities: Buffer | undefined;
-    if (plan.wantProbabilities && p.probabilities) {
-      const classes = p.probabilities.length / (p.shape[0] * p.shape[1] * p.shape[2]);
-      probabilities = encodeNpz({ probabilities: { dtype: 'float32', shape: [classes, ...p.shape], data: p.probabilities } }, { compress: true });
-    }
+    const { segmentation, probabilities } = p.encoded;
     // The model's work is done: let the next call run while this one streams its outputs.
     ticket.ticket.release();
-    const exportSeconds = p.timings.exportS + seconds(exportStart);
+    const exportSeconds = p.timings.exportS;
     const voxels = p.reference.shape[0] * p.reference.shape[1] * p.reference.shape[2];
     ctx.metrics.inferenceSeconds.observe({ stage: 'preprocess' }, p.timings.readS + p.timings.preprocessS);
     ctx.metrics.inferenceSeconds.observe({ stage: 'predict' }, p.timings.predictS);
@@ -162,10 +160,10 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
   }
 }
 
-export function inferenceService(ctx: RpcContext, cache: ModelCache, admission: Admission): grpc.UntypedServiceImplementation {
+export function inferenceService(ctx: RpcContext, cache: ModelCache, admission: Admission, work: CaseWork): grpc.UntypedServiceImplementation {
   return {
     Predict: (call: Duplex) => {
-      runPredict(ctx, cache, admission, call).catch((err: unknown) => {
+      runPredict(ctx, cache, admission, work, call).catch((err: unknown) => {
         if (err instanceof CallCancelledError || call.cancelled) {
           callLogger(ctx, call, 'Predict').info({ event: 'predict_cancelled' }, 'client went away: prediction stopped');
           return;

@@ -1,29 +1,13 @@
 // TLS and mTLS by configuration: with NNUNET_TLS_CERT/KEY the server speaks only TLS; adding
 // NNUNET_TLS_CA makes it demand a client certificate signed by that CA (openssl makes the test PKI).
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { NnunetClient } from '../../client/sdk/index.js';
 import { tempDir } from '../helpers.js';
+import { hasOpenssl, makePki } from './pki.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
-
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
-
-/** A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed by the CA. */
-function makePki(dir: string): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=nnunet-test-ca');
-  for (const [name, san] of [
-    ['server', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-    ['client', 'extendedKeyUsage=clientAuth'],
-  ]) {
-    writeFileSync(join(dir, `${name}.ext`), san + '\n');
-    run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
-  }
-}
 
 (hasOpenssl ? describe : describe.skip)('TLS and mTLS', function () {
   this.timeout(120_000);

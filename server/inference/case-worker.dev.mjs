@@ -1,0 +1,7 @@
+// Worker entry used only when the server runs from its TypeScript sources under tsx (tests,
+// development): worker threads do not inherit tsx's loader, so the TypeScript worker is loaded
+// through tsx's tsImport. Built code (dist/) uses case-worker.js directly.
+import { tsImport } from 'tsx/esm/api';
+
+const worker = await tsImport('./case-worker.ts', import.meta.url);
+export default worker.default;
