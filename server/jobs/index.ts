@@ -3,7 +3,9 @@
 // and limits from the environment, and recovers jobs a previous server left RUNNING.
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { trainingConcurrency } from '../config.js';
 import type { DataRoots } from '../dataset/paths.js';
+import { cudaDevices } from '../devices.js';
 import type { TrainerOptions } from '../training/trainer-options.js';
 import { jobKinds } from './kinds.js';
 import { JobQueue } from './queue.js';
@@ -34,8 +36,8 @@ export function openJobQueue(roots: DataRoots, logger?: Logger, env: NodeJS.Proc
   if (env.NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH) trainingOverrides.numValIterationsPerEpoch = positiveInt(env, 'NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH', 50);
   const store = new SqliteJobStore(jobsDatabasePath(env, roots));
   const queue = new JobQueue(store, jobKinds({ roots, trainingOverrides }), {
-    // One training per GPU: the server does not count GPUs itself, so a multi-GPU host raises this.
-    limits: { training: positiveInt(env, 'NNUNET_MAX_TRAINING_JOBS', 1), cpu: positiveInt(env, 'NNUNET_MAX_CPU_JOBS', 1) },
+    // One training per CUDA device libtorch sees, NNUNET_CPU_TRAININGS on CPU (config.ts trainingConcurrency).
+    limits: { training: trainingConcurrency(env, cudaDevices().count), cpu: positiveInt(env, 'NNUNET_MAX_CPU_JOBS', 1) },
     maxQueued: positiveInt(env, 'NNUNET_MAX_QUEUED_JOBS', 100),
     logger,
   });
