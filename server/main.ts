@@ -72,7 +72,7 @@ function channelOptions(config: ServerConfig): grpc.ServerOptions {
 
 export async function startServer(config: ServerConfig, logger: Logger = pino({ level: config.logLevel }), given: ServiceHooks = {}): Promise<RunningServer> {
   // The job store and queue (server/jobs) back TrainingService and PlanAndPreprocess unless the caller supplies its own.
-  const queue = given.trainingService ? undefined : openJobQueue(config.roots, logger);
+  const queue = given.trainingService ? undefined : await openJobQueue(config.roots, logger);
   const hooks: ServiceHooks = { ...(queue ? jobHooks(queue) : {}), ...given };
   const tokens = loadTokens(config);
   if (tokens.size === 0) {
@@ -150,7 +150,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
       await caseWork.close();
       // Running jobs are interrupted (trainings write checkpoint_latest) and resume at the next start.
       await queue?.close();
-      queue?.store.close();
+      await queue?.store.close();
       await new Promise<void>((resolve) => (metricsServer ? metricsServer.server.close(() => resolve()) : resolve()));
       // Last, so probes see NOT_SERVING for the whole drain; open Watch streams are cut.
       healthServer?.forceShutdown();

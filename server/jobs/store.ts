@@ -1,12 +1,13 @@
 // The job store (DESIGN.md "Processes and concurrency"): jobs and their events in one embedded
 // SQLite file, <NNUNET_HOME>/jobs.sqlite, so a restarted server still knows what ran, what it
-// reported and which trainings to resume. better-sqlite3 is synchronous on purpose: every write
-// is a few rows, and appending an event and notifying watchers in the same tick means a watcher
-// that reads the stored history and then subscribes can neither miss nor repeat an event.
+// reported and which trainings to resume. The JobStore interface is asynchronous because its other
+// implementation, PostgreSQL (postgres-store.ts), serves several replicas; better-sqlite3 answers
+// at once, every write being a few rows. The schema carries a version (PRAGMA user_version).
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { KeyedMutex } from './mutex.js';
 
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export const FINAL_STATES: readonly JobState[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
@@ -43,6 +44,10 @@ export interface JobRecord {
   finishTime: number | null;
   /** The sequence of the job's latest event (0 before the first). */
   lastSequence: number;
+  /** The replica running the job (NNUNET_REPLICA_ID), null unless RUNNING. */
+  owner: string | null;
+  /** When the owner's lease ends unless renewed (ms since the epoch, the store's clock). */
+  leaseExpiresAt: number | null;
 }
 
 export interface JobEventRecord {
@@ -65,20 +70,58 @@ export interface JobFilter {
   before?: number;
 }
 
-export type JobPatch = Partial<Pick<JobRecord, 'state' | 'progress' | 'message' | 'error' | 'params' | 'result' | 'startTime' | 'finishTime'>>;
+export type JobPatch = Partial<Pick<JobRecord, 'state' | 'progress' | 'message' | 'error' | 'params' | 'result' | 'startTime' | 'finishTime' | 'owner' | 'leaseExpiresAt'>>;
 
+/** What a conditional update requires of the job's row (compare-and-set across replicas). */
+export interface JobCondition {
+  states: JobState[];
+  /** The replica that must hold the job's lease. */
+  owner?: string;
+}
+
+/** A stored event announced by another process sharing the store (PostgreSQL NOTIFY). */
+export interface JobChange {
+  jobId: string;
+  sequence: number;
+  type: JobEventType;
+  state: JobState;
+}
+
+/**
+ * Jobs and their events. Every method is asynchronous, because the shared implementation
+ * (PostgreSQL, several replicas) talks to a database server; the embedded one (SQLite) answers
+ * at once. Claiming and lease renewal are compare-and-set updates, so two processes sharing a
+ * store never run the same job.
+ */
 export interface JobStore {
-  create(kind: string, params: Record<string, unknown>): JobRecord;
-  get(id: string): JobRecord | undefined;
+  /** True when other server processes use the same store (jobs may run elsewhere). */
+  readonly shared: boolean;
+  create(kind: string, params: Record<string, unknown>): Promise<JobRecord>;
+  get(id: string): Promise<JobRecord | undefined>;
   /** Newest first; `cursor` of the last row continues the listing (undefined at the end). */
-  list(filter?: JobFilter): { jobs: JobRecord[]; cursor: number | undefined };
-  update(id: string, patch: JobPatch): JobRecord;
+  list(filter?: JobFilter): Promise<{ jobs: JobRecord[]; cursor: number | undefined }>;
+  update(id: string, patch: JobPatch): Promise<JobRecord>;
+  /** Applies `patch` only while the job matches `condition`; undefined when it did not. */
+  updateIf(id: string, condition: JobCondition, patch: JobPatch): Promise<JobRecord | undefined>;
   /** Stores the next event of a job (sequence = previous + 1) with the job's progress and state. */
-  appendEvent(id: string, event: { type: JobEventType; message?: string; epoch?: EpochData | null }): JobEventRecord;
-  eventsAfter(id: string, sequence: number): JobEventRecord[];
-  /** Jobs in these states, oldest first (recovery and the queue's restart). */
-  inStates(states: JobState[]): JobRecord[];
-  close(): void;
+  appendEvent(id: string, event: { type: JobEventType; message?: string; epoch?: EpochData | null }): Promise<JobEventRecord>;
+  eventsAfter(id: string, sequence: number): Promise<JobEventRecord[]>;
+  /** Jobs in these states, oldest first (recovery and the queue bound). */
+  inStates(states: JobState[]): Promise<JobRecord[]>;
+  /**
+   * Takes the oldest QUEUED job of one of `kinds`: RUNNING, owned by `owner`, its lease ending
+   * `leaseMs` from now. Undefined when none is queued (or every candidate was taken meanwhile).
+   */
+  claimNext(kinds: string[], owner: string, leaseMs: number): Promise<JobRecord | undefined>;
+  /** Extends the leases of `owner`'s RUNNING jobs among `ids`; returns the ids it still holds. */
+  renewLeases(owner: string, ids: string[], leaseMs: number): Promise<string[]>;
+  /** RUNNING jobs whose lease ran out (their replica died) become `owner`'s, with a fresh lease. */
+  takeExpired(owner: string, leaseMs: number): Promise<JobRecord[]>;
+  /** Runs `fn` while holding the named lock, excluding every process that shares the store. */
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /** Calls `listener` for events other processes store (and, after a reconnect, with `resync`). */
+  onChange?(listener: (change: JobChange | 'resync') => void): () => void;
+  close(): Promise<void>;
 }
 
 interface JobRow {
@@ -95,6 +138,8 @@ interface JobRow {
   start_time: number | null;
   finish_time: number | null;
   last_sequence: number;
+  owner: string | null;
+  lease_expires_at: number | null;
 }
 
 interface EventRow {
@@ -108,7 +153,9 @@ interface EventRow {
   epoch_json: string | null;
 }
 
-const SCHEMA = `
+/** Schema versions, applied in order; PRAGMA user_version holds the last one applied. */
+const MIGRATIONS: string[] = [
+  `
 CREATE TABLE IF NOT EXISTS jobs (
   rowid INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -136,35 +183,45 @@ CREATE TABLE IF NOT EXISTS job_events (
   epoch_json TEXT,
   PRIMARY KEY (job_id, sequence)
 );
-`;
+`,
+  // 2: the lease of a running job (the store's contract is the same for SQLite and PostgreSQL).
+  `
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
+`,
+];
 
-const toJob = (r: JobRow): JobRecord => ({
+export const toJob = (r: JobRow): JobRecord => ({
   id: r.id,
   kind: r.kind,
   state: r.state,
-  progress: r.progress,
+  progress: Number(r.progress),
   message: r.message,
   error: r.error,
   params: JSON.parse(r.params_json) as Record<string, unknown>,
   result: r.result_json ? (JSON.parse(r.result_json) as Record<string, unknown>) : null,
-  createTime: r.create_time,
-  startTime: r.start_time,
-  finishTime: r.finish_time,
-  lastSequence: r.last_sequence,
+  // PostgreSQL returns BIGINT as a string.
+  createTime: Number(r.create_time),
+  startTime: r.start_time === null ? null : Number(r.start_time),
+  finishTime: r.finish_time === null ? null : Number(r.finish_time),
+  lastSequence: Number(r.last_sequence),
+  owner: r.owner ?? null,
+  leaseExpiresAt: r.lease_expires_at === null || r.lease_expires_at === undefined ? null : Number(r.lease_expires_at),
 });
 
-const toEvent = (r: EventRow): JobEventRecord => ({
+export const toEvent = (r: EventRow): JobEventRecord => ({
   jobId: r.job_id,
-  sequence: r.sequence,
-  time: r.time,
+  sequence: Number(r.sequence),
+  time: Number(r.time),
   type: r.type,
   message: r.message,
-  progress: r.progress,
+  progress: Number(r.progress),
   state: r.state,
   epoch: r.epoch_json ? (JSON.parse(r.epoch_json) as EpochData) : null,
 });
 
-const COLUMNS: Record<keyof JobPatch, string> = {
+/** Patch keys and their columns (the same in both stores). */
+export const COLUMNS: Record<keyof JobPatch, string> = {
   state: 'state',
   progress: 'progress',
   message: 'message',
@@ -173,10 +230,24 @@ const COLUMNS: Record<keyof JobPatch, string> = {
   result: 'result_json',
   startTime: 'start_time',
   finishTime: 'finish_time',
+  owner: 'owner',
+  leaseExpiresAt: 'lease_expires_at',
 };
 
+/** The patch as [column, value] pairs, JSON columns serialised, undefined fields left out. */
+export function patchColumns(patch: JobPatch): [string, string | number | null][] {
+  const out: [string, string | number | null][] = [];
+  for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {
+    if (value === undefined) continue;
+    out.push([COLUMNS[key], key === 'params' || key === 'result' ? (value === null ? null : JSON.stringify(value)) : (value as string | number | null)]);
+  }
+  return out;
+}
+
 export class SqliteJobStore implements JobStore {
+  readonly shared = false;
   private readonly db: Database.Database;
+  private readonly mutex = new KeyedMutex();
 
   /** `file` is a path (its folder is created) or ':memory:'. */
   constructor(file: string) {
@@ -185,23 +256,38 @@ export class SqliteJobStore implements JobStore {
     // WAL: readers (ListJobs, WatchJob replay) never block the writer, and a crash loses nothing committed.
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
+    this.migrate();
   }
 
-  create(kind: string, params: Record<string, unknown>): JobRecord {
-    const id = randomUUID();
-    this.db
-      .prepare('INSERT INTO jobs (id, kind, state, params_json, create_time) VALUES (?, ?, ?, ?, ?)')
-      .run(id, kind, 'QUEUED', JSON.stringify(params), Date.now());
-    return this.get(id)!;
+  private migrate(): void {
+    this.db.transaction(() => {
+      let version = this.db.pragma('user_version', { simple: true }) as number;
+      // A file from before versioning has the version-1 tables and user_version 0.
+      if (version === 0 && this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'").get()) version = 1;
+      if (version > MIGRATIONS.length) throw new Error(`the job store's schema (version ${version}) is newer than this server understands (${MIGRATIONS.length}); upgrade the server`);
+      for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    })();
   }
 
-  get(id: string): JobRecord | undefined {
+  private getSync(id: string): JobRecord | undefined {
     const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
     return row ? toJob(row) : undefined;
   }
 
-  list(filter: JobFilter = {}): { jobs: JobRecord[]; cursor: number | undefined } {
+  async create(kind: string, params: Record<string, unknown>): Promise<JobRecord> {
+    const id = randomUUID();
+    this.db
+      .prepare('INSERT INTO jobs (id, kind, state, params_json, create_time) VALUES (?, ?, ?, ?, ?)')
+      .run(id, kind, 'QUEUED', JSON.stringify(params), Date.now());
+    return this.getSync(id)!;
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    return this.getSync(id);
+  }
+
+  async list(filter: JobFilter = {}): Promise<{ jobs: JobRecord[]; cursor: number | undefined }> {
     const where: string[] = [];
     const args: (string | number)[] = [];
     const add = (clause: string, value: string | number) => {
@@ -220,24 +306,34 @@ export class SqliteJobStore implements JobStore {
     return { jobs: page.map(toJob), cursor: rows.length > limit ? page[page.length - 1].rowid : undefined };
   }
 
-  update(id: string, patch: JobPatch): JobRecord {
-    const sets: string[] = [];
-    const args: (string | number | null)[] = [];
-    for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {
-      if (value === undefined) continue;
-      sets.push(`${COLUMNS[key]} = ?`);
-      args.push(key === 'params' || key === 'result' ? (value === null ? null : JSON.stringify(value)) : (value as string | number | null));
-    }
+  async update(id: string, patch: JobPatch): Promise<JobRecord> {
+    const sets = patchColumns(patch);
     if (sets.length > 0) {
-      const info = this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(...args, id);
+      const info = this.db.prepare(`UPDATE jobs SET ${sets.map(([c]) => `${c} = ?`).join(', ')} WHERE id = ?`).run(...sets.map(([, v]) => v), id);
       if (info.changes === 0) throw new Error(`no job ${id}`);
     }
-    const job = this.get(id);
+    const job = this.getSync(id);
     if (!job) throw new Error(`no job ${id}`);
     return job;
   }
 
-  appendEvent(id: string, event: { type: JobEventType; message?: string; epoch?: EpochData | null }): JobEventRecord {
+  async updateIf(id: string, condition: JobCondition, patch: JobPatch): Promise<JobRecord | undefined> {
+    if (condition.states.length === 0) return undefined;
+    const sets = patchColumns(patch);
+    const where = [`id = ?`, `state IN (${condition.states.map(() => '?').join(', ')})`];
+    const args: (string | number | null)[] = [id, ...condition.states];
+    if (condition.owner !== undefined) {
+      where.push('owner = ?');
+      args.push(condition.owner);
+    }
+    // An empty patch only checks the condition.
+    const row = sets.length
+      ? this.db.prepare(`UPDATE jobs SET ${sets.map(([c]) => `${c} = ?`).join(', ')} WHERE ${where.join(' AND ')} RETURNING *`).get(...sets.map(([, v]) => v), ...args)
+      : this.db.prepare(`SELECT * FROM jobs WHERE ${where.join(' AND ')}`).get(...args);
+    return row ? toJob(row as JobRow) : undefined;
+  }
+
+  async appendEvent(id: string, event: { type: JobEventType; message?: string; epoch?: EpochData | null }): Promise<JobEventRecord> {
     // One transaction: the sequence is taken and the row written together, so sequences have no gaps.
     return this.db.transaction(() => {
       const job = this.db.prepare('SELECT state, progress, last_sequence FROM jobs WHERE id = ?').get(id) as Pick<JobRow, 'state' | 'progress' | 'last_sequence'> | undefined;
@@ -260,16 +356,51 @@ export class SqliteJobStore implements JobStore {
     })();
   }
 
-  eventsAfter(id: string, sequence: number): JobEventRecord[] {
+  async eventsAfter(id: string, sequence: number): Promise<JobEventRecord[]> {
     return (this.db.prepare('SELECT * FROM job_events WHERE job_id = ? AND sequence > ? ORDER BY sequence').all(id, sequence) as EventRow[]).map(toEvent);
   }
 
-  inStates(states: JobState[]): JobRecord[] {
+  async inStates(states: JobState[]): Promise<JobRecord[]> {
     if (states.length === 0) return [];
     return (this.db.prepare(`SELECT * FROM jobs WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY rowid`).all(...states) as JobRow[]).map(toJob);
   }
 
-  close(): void {
+  async claimNext(kinds: string[], owner: string, leaseMs: number): Promise<JobRecord | undefined> {
+    if (kinds.length === 0) return undefined;
+    const now = Date.now();
+    // One statement: SQLite runs one writer at a time, so the oldest queued job is taken once.
+    const row = this.db
+      .prepare(
+        `UPDATE jobs SET state = 'RUNNING', owner = ?, lease_expires_at = ?, start_time = COALESCE(start_time, ?), message = 'running'
+         WHERE rowid = (SELECT rowid FROM jobs WHERE state = 'QUEUED' AND kind IN (${kinds.map(() => '?').join(', ')}) ORDER BY rowid LIMIT 1)
+         RETURNING *`,
+      )
+      .get(owner, now + leaseMs, now, ...kinds) as JobRow | undefined;
+    return row ? toJob(row) : undefined;
+  }
+
+  async renewLeases(owner: string, ids: string[], leaseMs: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = this.db
+      .prepare(`UPDATE jobs SET lease_expires_at = ? WHERE owner = ? AND state = 'RUNNING' AND id IN (${ids.map(() => '?').join(', ')}) RETURNING id`)
+      .all(Date.now() + leaseMs, owner, ...ids) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  async takeExpired(owner: string, leaseMs: number): Promise<JobRecord[]> {
+    const now = Date.now();
+    const rows = this.db
+      .prepare(`UPDATE jobs SET owner = ?, lease_expires_at = ? WHERE state = 'RUNNING' AND (lease_expires_at IS NULL OR lease_expires_at < ?) RETURNING *`)
+      .all(owner, now + leaseMs, now) as JobRow[];
+    return rows.map(toJob).sort((a, b) => a.createTime - b.createTime);
+  }
+
+  /** One server per SQLite file, so an in-process lock excludes every writer. */
+  lock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(key, fn);
+  }
+
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

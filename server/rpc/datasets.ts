@@ -97,15 +97,21 @@ async function checkedNifti(ctx: RpcContext, tmpFile: string, fileEnding: string
 export interface DatasetServiceHooks {
   /** PlanAndPreprocess needs the job store; the jobs module supplies its handler. */
   planAndPreprocess?: grpc.handleUnaryCall<unknown, unknown>;
+  /**
+   * The lock dataset.json writers take: the job store's (a PostgreSQL advisory lock when replicas
+   * share a data root); by default an in-process one (withLock).
+   */
+  datasetLock?: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export function datasetService(ctx: RpcContext, hooks: DatasetServiceHooks = {}): grpc.UntypedServiceImplementation {
   const raw = () => ctx.config.roots.raw;
+  const lock = hooks.datasetLock ?? withLock;
   return {
     CreateDataset: unary(async (r: CreateDatasetRequest, call) => {
       const json = buildDatasetJson(r);
       const folderName = datasetFolderName(r.id, r.name);
-      return withLock(`create:${raw()}`, async () => {
+      return lock(`create:${raw()}`, async () => {
         const taken = listDatasets(raw()).find((d) => d.id === r.id);
         if (taken) throw new RpcError(grpc.status.ALREADY_EXISTS, `dataset id ${r.id} is taken by ${taken.name}`, 'id');
         const folder = await createDatasetFolder(raw(), folderName, json);
@@ -138,7 +144,7 @@ export function datasetService(ctx: RpcContext, hooks: DatasetServiceHooks = {})
       const d = destination!;
       try {
         const geometry = await checkedNifti(ctx, received.tmpFile, d.fileEnding, `${d.relative} (uploaded)`);
-        await withLock(d.datasetFolder, async () => {
+        await lock(d.datasetFolder, async () => {
           await rename(received.tmpFile, d.file);
           if (d.header.label || splitOf(d.header.split) === 'CASE_SPLIT_TRAINING') await recountTraining(d.datasetFolder);
         });
@@ -160,7 +166,7 @@ export function datasetService(ctx: RpcContext, hooks: DatasetServiceHooks = {})
       const { loc, json } = openDataset(ctx, 'dataset', r.dataset);
       const caseId = checkName('case_id', r.case_id, 'case id');
       const split = splitOf(r.split);
-      return withLock(loc.folder, async () => {
+      return lock(loc.folder, async () => {
         const files = caseFiles(loc.folder, json.file_ending, caseId, split);
         if (files.length === 0) throw notFound(`case ${caseId} has no files in ${loc.name} (${split === 'CASE_SPLIT_TEST' ? 'imagesTs' : 'imagesTr/labelsTr'})`);
         for (const f of files) await rm(`${loc.folder}/${f}`, { force: true });

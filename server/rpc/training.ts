@@ -79,9 +79,9 @@ export function eventToProto(e: JobEventRecord) {
 }
 
 /** Queue errors as statuses: a full queue is RESOURCE_EXHAUSTED with a retry hint. */
-function submit(queue: JobQueue, kind: string, params: Record<string, unknown>): JobRecord {
+async function submit(queue: JobQueue, kind: string, params: Record<string, unknown>): Promise<JobRecord> {
   try {
-    return queue.submit(kind, params);
+    return await queue.submit(kind, params);
   } catch (err) {
     if (err instanceof QueueFullError) throw new RpcError(grpc.status.RESOURCE_EXHAUSTED, err.message, undefined, err.retryAfterMs);
     if (err instanceof JobStateError) throw new RpcError(grpc.status.UNAVAILABLE, err.message, undefined, 5_000);
@@ -89,9 +89,9 @@ function submit(queue: JobQueue, kind: string, params: Record<string, unknown>):
   }
 }
 
-function existingJob(queue: JobQueue, id: unknown): JobRecord {
+async function existingJob(queue: JobQueue, id: unknown): Promise<JobRecord> {
   if (typeof id !== 'string' || id.length === 0) throw invalidArgument('job_id', 'job_id is required');
-  const job = queue.get(id);
+  const job = await queue.get(id);
   if (!job) throw notFound(`no job ${id} on this server`);
   return job;
 }
@@ -159,32 +159,34 @@ function trainFoldParams(r: Record<string, unknown>): TrainFoldParams {
 export interface JobHooks {
   trainingService: grpc.UntypedServiceImplementation;
   planAndPreprocess: grpc.handleUnaryCall<unknown, unknown>;
+  /** The job store's named lock: dataset.json writers exclude each other across replicas. */
+  datasetLock: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export function jobHooks(queue: JobQueue): JobHooks {
   const trainingService: grpc.UntypedServiceImplementation = {
     TrainFold: serverStreaming(async (call) => {
       const r = call.request as Record<string, unknown>;
-      const job = submit(queue, KIND_TRAIN_FOLD, trainFoldParams(r) as unknown as Record<string, unknown>);
+      const job = await submit(queue, KIND_TRAIN_FOLD, trainFoldParams(r) as unknown as Record<string, unknown>);
       await streamEvents(queue, call, job.id, 0, Boolean(r.detach));
     }),
     WatchJob: serverStreaming(async (call) => {
       const r = call.request as { job_id?: string; after_sequence?: number };
-      const job = existingJob(queue, r.job_id);
+      const job = await existingJob(queue, r.job_id);
       const after = Number(r.after_sequence ?? 0);
       if (!Number.isSafeInteger(after) || after < 0) throw invalidArgument('after_sequence', 'must be 0 or a sequence number');
       await streamEvents(queue, call, job.id, after);
     }),
     CancelJob: unary(async (r: { job_id?: string }) => {
-      const job = existingJob(queue, r.job_id);
+      const job = await existingJob(queue, r.job_id);
       try {
-        return { job: jobToProto(queue.cancel(job.id)) };
+        return { job: jobToProto(await queue.cancel(job.id)) };
       } catch (err) {
         if (err instanceof JobStateError) throw new RpcError(grpc.status.FAILED_PRECONDITION, err.message, 'job_id');
         throw err;
       }
     }),
-    GetJob: unary(async (r: { job_id?: string }) => ({ job: jobToProto(existingJob(queue, r.job_id)) })),
+    GetJob: unary(async (r: { job_id?: string }) => ({ job: jobToProto(await existingJob(queue, r.job_id)) })),
     ListJobs: unary(async (r: { kind?: string; state?: string; page_size?: number; page_token?: string }) => {
       const kind = r.kind && r.kind !== 'JOB_KIND_UNSPECIFIED' ? PROTO_TO_KIND[r.kind] : undefined;
       const stateName = r.state && r.state !== 'JOB_STATE_UNSPECIFIED' ? r.state.replace(/^JOB_STATE_/, '') : undefined;
@@ -196,7 +198,7 @@ export function jobHooks(queue: JobQueue): JobHooks {
         before = Number(r.page_token);
         if (!Number.isSafeInteger(before) || before < 1) throw invalidArgument('page_token', 'not a token from ListJobs');
       }
-      const page = queue.store.list({ kind, state, limit: Math.min(size || DEFAULT_PAGE, MAX_PAGE), before });
+      const page = await queue.store.list({ kind, state, limit: Math.min(size || DEFAULT_PAGE, MAX_PAGE), before });
       return { jobs: page.jobs.map(jobToProto), next_page_token: page.cursor === undefined ? '' : String(page.cursor) };
     }),
     FindBestConfiguration: unary(async (r: { dataset?: string; configurations?: string[]; trainer?: string; plans?: string; folds?: string[]; disable_ensembling?: boolean }) => {
@@ -213,7 +215,7 @@ export function jobHooks(queue: JobQueue): JobHooks {
         folds,
         disableEnsembling: Boolean(r.disable_ensembling),
       };
-      return { job: jobToProto(submit(queue, KIND_FIND_BEST_CONFIGURATION, params as unknown as Record<string, unknown>)) };
+      return { job: jobToProto(await submit(queue, KIND_FIND_BEST_CONFIGURATION, params as unknown as Record<string, unknown>)) };
     }),
   };
   const planAndPreprocess = unary(
@@ -230,8 +232,8 @@ export function jobHooks(queue: JobQueue): JobHooks {
         ...(numProcesses > 0 ? { numProcesses } : {}),
         verifyDatasetIntegrity: Boolean(r.verify_dataset_integrity),
       };
-      return { job: jobToProto(submit(queue, KIND_PLAN_AND_PREPROCESS, params as unknown as Record<string, unknown>)) };
+      return { job: jobToProto(await submit(queue, KIND_PLAN_AND_PREPROCESS, params as unknown as Record<string, unknown>)) };
     },
   ) as grpc.handleUnaryCall<unknown, unknown>;
-  return { trainingService, planAndPreprocess };
+  return { trainingService, planAndPreprocess, datasetLock: (key, fn) => queue.store.lock(key, fn) };
 }
