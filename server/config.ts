@@ -51,6 +51,8 @@ export interface ServerConfig {
    * (server/models/bundled.ts). `NNUNET_BUNDLED_MODELS`: a folder, or `none`; default models/demo.
    */
   bundledModels?: string;
+  /** Pretrained catalog file (`NNUNET_CATALOG`); unset for the package's models/catalog.json. */
+  catalogFile?: string;
   /**
    * Worker threads for Predict's preprocessing and export (resampling, normalisation, argmax,
    * encoding), so they never block the event loop. `NNUNET_PREPROCESS_WORKERS`, default
@@ -98,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     keepaliveTimeoutMs: intFromEnv(env, 'NNUNET_KEEPALIVE_TIMEOUT_MS', 20_000),
     maxConnectionAgeMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_MS', 0),
     maxConnectionAgeGraceMs: intFromEnv(env, 'NNUNET_MAX_CONNECTION_AGE_GRACE_MS', 300_000),
+    catalogFile: env.NNUNET_CATALOG || undefined,
     bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
     preprocessWorkers: intFromEnv(env, 'NNUNET_PREPROCESS_WORKERS', Math.min(2, availableParallelism())),
     healthPort: intFromEnv(env, 'NNUNET_HEALTH_PORT', -1),

@@ -3,7 +3,7 @@
 // and ours, which has the same member paths. Unlike nnU-Net's plain extractall we refuse unsafe
 // entries, bound the unpacked size, convert every fold to ONNX before anything becomes visible,
 // and move whole model folders into place with renames: a failed install leaves nothing behind.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { dirname, join, normalize, sep } from 'node:path';
@@ -106,6 +106,29 @@ function modelFolders(root: string, file: string): { dataset: string; model: str
   return found;
 }
 
+/**
+ * A zip from our export carries fold_X/model.onnx with a sidecar naming the checkpoint it was
+ * converted from (name, size, mtime). Extraction gives the checkpoint a new mtime, so the sidecar
+ * is brought up to date when name and size still match: the model then loads from the shipped
+ * ONNX instead of converting the checkpoint again. A model.onnx without a checkpoint is used as
+ * it is, so this trusts the zip no more than the loader already does.
+ */
+function adoptShippedOnnx(modelFolder: string): void {
+  for (const fold of readdirSync(modelFolder).filter((n) => /^fold_(\d+|all)$/.test(n))) {
+    const sidecarFile = join(modelFolder, fold, 'model.onnx.json');
+    if (!existsSync(sidecarFile) || !existsSync(join(modelFolder, fold, 'model.onnx'))) continue;
+    let sidecar: { source?: unknown; sourceSize?: unknown; sourceMtimeMs?: unknown };
+    try {
+      sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8')) as typeof sidecar;
+    } catch {
+      continue; // the loader reports it
+    }
+    if (typeof sidecar.source !== 'string' || checkMemberPath(sidecar.source) || sidecar.source.includes('/')) continue;
+    const source = statSync(join(modelFolder, fold, sidecar.source), { throwIfNoEntry: false });
+    if (source?.isFile() && source.size === sidecar.sourceSize) writeFileSync(sidecarFile, JSON.stringify({ ...sidecar, sourceMtimeMs: source.mtimeMs }, null, 2));
+  }
+}
+
 /** Installs `zipFile` into `resultsRoot`. */
 export async function installModelZip(zipFile: string, resultsRoot: string, o: InstallOptions = {}): Promise<InstalledModel[]> {
   if (!existsSync(zipFile)) throw new ModelInstallError('file does not exist', zipFile);
@@ -135,6 +158,7 @@ export async function installModelZip(zipFile: string, resultsRoot: string, o: I
         const hasFolds = readdirSync(folder).some((n) => /^fold_(\d+|all)$/.test(n));
         if (!hasFolds) throw new Error('no fold_N folder');
         const folds = readdirSync(folder).filter((n) => /^fold_(\d+|all)$/.test(n)).map((n) => n.slice(5));
+        adoptShippedOnnx(folder);
         loaded = await loadModelFolder(folder, { folds });
       } catch (err) {
         throw new ModelInstallError(`model ${m.dataset}/${m.model} cannot be loaded: ${(err as Error).message}`, zipFile);

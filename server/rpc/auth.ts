@@ -16,6 +16,7 @@ const READ_METHODS = new Set([
   'nnunet.v1.ServerService/GetServerInfo',
   'nnunet.v1.ModelService/ListModels',
   'nnunet.v1.ModelService/GetModel',
+  'nnunet.v1.ModelService/ListPretrainedModels',
   'nnunet.v1.DatasetService/ListDatasets',
   'nnunet.v1.DatasetService/GetDataset',
   'nnunet.v1.DatasetService/VerifyDataset',

@@ -12,6 +12,8 @@ interface Entry {
   lastUsed: number;
   /** Removed from the cache (evicted or invalidated); released when its last user is done. */
   dropped: boolean;
+  /** The load finished (successfully: failed loads leave the cache). */
+  settled?: boolean;
 }
 
 export interface ModelLease {
@@ -52,6 +54,7 @@ export class ModelCache {
       this.entries.set(key, entry);
       this.onSizeChange(this.entries.size);
       const failed = entry;
+      entry.loading.then(() => (failed.settled = true), () => {});
       // A failed load is not cached: the next call tries again (the folder may have been fixed).
       entry.loading.catch(() => {
         if (this.entries.get(key) === failed) {
@@ -83,6 +86,13 @@ export class ModelCache {
         else this.evict();
       },
     };
+  }
+
+  /** 'loading' while sessions of `folder` are being created, 'loaded' while some are held, else undefined (for ModelService's states). */
+  folderState(folder: string): 'loading' | 'loaded' | undefined {
+    const entries = [...this.entries.values()].filter((e) => e.folder === folder);
+    if (entries.some((e) => !e.settled)) return 'loading';
+    return entries.length > 0 ? 'loaded' : undefined;
   }
 
   /** Drops every cached model of a folder (after DeleteModel or a reinstall). */
