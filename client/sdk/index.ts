@@ -8,6 +8,12 @@ import * as grpc from '@grpc/grpc-js';
 import { nnunetV1 } from '../../server/rpc/protos.js';
 import { MemoryOutput, OutputFile, sendFileChunks, uploadFile, writeWithBackpressure, type OutputSink } from './transfer.js';
 import type {
+  ExportModelHeader,
+  ExportModelRequest,
+  InstallPretrainedRequest,
+  InstallPretrainedResult,
+  InstallProgress,
+  PretrainedModel,
   CaseSplit,
   CreateDatasetRequest,
   Dataset,
@@ -329,6 +335,66 @@ export class NnunetClient {
         o.signal?.removeEventListener('abort', abort);
       }
     })();
+  }
+  // ---- Pretrained catalog, installs from it or a URL, export (ModelService) ----
+
+  /** The server's pretrained catalog, with what is installed of each entry. */
+  async listPretrainedModels(): Promise<PretrainedModel[]> {
+    return (await this.unary<{ models: PretrainedModel[] }>('ModelService', 'ListPretrainedModels', {})).models;
+  }
+
+  /**
+   * Has the server download (SHA-256 verified, resumed after interruptions) and install a model
+   * from its catalog (`catalog_name`) or a URL (`url` + `sha256`); progress arrives through
+   * `onProgress`. Resolves with the installed model folders.
+   */
+  async installPretrainedModel(request: InstallPretrainedRequest, onProgress: (p: InstallProgress) => void = () => {}, o: { signal?: AbortSignal } = {}): Promise<InstallPretrainedResult> {
+    const start = this.method<(req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ progress?: InstallProgress | null; result?: InstallPretrainedResult | null }>>('ModelService', 'InstallPretrainedModel');
+    const call = start(request, this.metadata());
+    const abort = () => call.cancel();
+    o.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      let result: InstallPretrainedResult | undefined;
+      for await (const message of call as AsyncIterable<{ progress?: InstallProgress | null; result?: InstallPretrainedResult | null }>) {
+        if (message.progress) onProgress(message.progress);
+        else if (message.result) result = message.result;
+      }
+      if (!result) throw new Error('the InstallPretrainedModel stream ended without a result');
+      return result;
+    } finally {
+      o.signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /**
+   * Exports installed models as a zip (nnU-Net v2's member paths plus model.onnx per fold) into
+   * `outputFile`, which appears only once complete and its SHA-256 checked.
+   */
+  async exportModel(request: ExportModelRequest, outputFile: string): Promise<{ header: ExportModelHeader; sha256: string; chunks: number }> {
+    const start = this.method<(req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ header?: ExportModelHeader | null; chunk?: Buffer | null; sha256?: string }>>('ModelService', 'ExportModel');
+    const call = start(request, this.metadata());
+    const out = new OutputFile(outputFile);
+    try {
+      let header: ExportModelHeader | undefined;
+      let sha256 = '';
+      let chunks = 0;
+      let offset = 0;
+      for await (const message of call as AsyncIterable<{ header?: ExportModelHeader | null; chunk?: Buffer | null; sha256?: string }>) {
+        if (message.header) header = message.header;
+        else if (message.chunk) {
+          await out.write(offset, message.chunk);
+          offset += message.chunk.length;
+          chunks++;
+        } else if (message.sha256) sha256 = message.sha256;
+      }
+      if (!header || !sha256) throw new Error('the ExportModel stream ended without header and SHA-256');
+      await out.commit(header.size_bytes, sha256);
+      return { header, sha256, chunks };
+    } catch (err) {
+      call.cancel();
+      await out.discard();
+      throw err;
+    }
   }
 }
 

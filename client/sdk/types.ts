@@ -170,3 +170,81 @@ export interface JobEvent {
 }
 
 export const FINAL_JOB_STATES: readonly JobState[] = ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'];
+
+// ---- Pretrained catalog, installs from it or a URL, export (ModelService) ----
+
+export type ModelState = 'MODEL_STATE_UNSPECIFIED' | 'MODEL_STATE_READY' | 'MODEL_STATE_LOADING' | 'MODEL_STATE_FAILED';
+
+export interface FoldStatus {
+  fold: string;
+  /** "model.onnx", "checkpoint_final.pth", ...; '' when the fold has none. */
+  network: string;
+  /** '' when usable. */
+  problem: string;
+}
+
+/** ListModelsResponse.statuses (same order as models) and GetModelResponse.status. */
+export interface ModelStatus {
+  state: ModelState;
+  state_reason: string;
+  folds: FoldStatus[];
+  channel_names: string[];
+  labels: LabelDefinition[];
+  loaded: boolean;
+}
+
+export type PretrainedFormat = 'PRETRAINED_FORMAT_UNSPECIFIED' | 'PRETRAINED_FORMAT_NNUNETV2_ZIP' | 'PRETRAINED_FORMAT_NNUNETV1_ZIP';
+
+export interface PretrainedModel {
+  name: string;
+  description: string;
+  dataset: string;
+  channels: { name: string; meaning: string }[];
+  labels: LabelDefinition[];
+  licence: string;
+  citation: string;
+  urls: string[];
+  /** '' when the catalog records none. */
+  sha256: string;
+  /** 0 when unknown. */
+  size_bytes: number;
+  format: PretrainedFormat;
+  runnable: boolean;
+  installed: Model[];
+}
+
+/** A catalog name, or a URL with its SHA-256. */
+export interface InstallPretrainedRequest {
+  catalog_name?: string;
+  url?: string;
+  sha256?: string;
+  overwrite?: boolean;
+}
+
+export interface InstallProgress {
+  stage: string;
+  bytes_done: number;
+  bytes_total: number;
+  message: string;
+}
+
+export interface InstallPretrainedResult {
+  models: Model[];
+  sha256: string;
+  size_bytes: number;
+}
+
+export interface ExportModelRequest {
+  dataset: string;
+  configurations?: string[];
+  trainer?: string;
+  plans?: string;
+  folds?: string[];
+  checkpoints?: string[];
+}
+
+export interface ExportModelHeader {
+  size_bytes: number;
+  members: string[];
+  models: Model[];
+}
