@@ -1,36 +1,57 @@
-// `nnunet find_best_configuration DATASET [...]`: nnUNetv2_find_best_configuration's flags.
-import { findBestConfiguration } from '../../server/evaluation/find-best-configuration.js';
+// `nnunet find_best_configuration DATASET [...]`: nnUNetv2_find_best_configuration's flags, run by
+// the server as a job (TrainingService.FindBestConfiguration) on its nnUNet_results.
+import { SERVER_OPTIONS, withConnection } from '../connection.js';
+import { UsageError } from '../args.js';
+import { followJob, jobResult } from './jobs.js';
 import { EXIT, type Command } from './types.js';
+
+interface FindBestResult {
+  allResults: Record<string, number>;
+  best: string;
+  resultPrePostprocessing: number;
+  resultPostPostprocessing: number;
+}
 
 export const findBestConfigurationCommand: Command = {
   spec: {
     name: 'find_best_configuration',
     summary: 'pick the best configuration or ensemble from the cross-validation results',
+    description:
+      'Compares the cross-validation Dice of the trained configurations (and their ensembles) in the results root of ' +
+      'the server, determines postprocessing, and writes inference_information.json and inference_instructions.txt there.',
     positionals: [{ dest: 'dataset', help: 'dataset id or name' }],
     options: [
       { flags: ['-c'], dest: 'configurations', nargs: '+', default: ['2d', '3d_fullres', '3d_lowres', '3d_cascade_fullres'], help: 'configurations to consider', metavar: 'CONFIG' },
-      { flags: ['-tr'], dest: 'trainers', nargs: '+', default: ['nnUNetTrainer'], help: 'trainers to consider', metavar: 'TRAINER' },
-      { flags: ['-p'], dest: 'plans', nargs: '+', default: ['nnUNetPlans'], help: 'plans identifiers to consider', metavar: 'PLANS' },
+      { flags: ['-tr'], dest: 'trainers', nargs: '+', default: ['nnUNetTrainer'], help: 'trainer to consider (one per run)', metavar: 'TRAINER' },
+      { flags: ['-p'], dest: 'plans', nargs: '+', default: ['nnUNetPlans'], help: 'plans identifier to consider (one per run)', metavar: 'PLANS' },
       { flags: ['-f'], dest: 'folds', type: 'int', nargs: '+', default: [0, 1, 2, 3, 4], help: 'folds', metavar: 'FOLD' },
       { flags: ['--disable_ensembling'], dest: 'noEnsembling', type: 'flag', help: 'consider single models only' },
-      { flags: ['-np'], dest: 'np', type: 'int', default: 4, help: 'cases processed in parallel' },
+      { flags: ['-np'], dest: 'np', type: 'int', default: 4, help: 'accepted for compatibility (the server decides)' },
       { flags: ['--no_overwrite'], dest: 'noOverwrite', type: 'flag', help: 'accepted for compatibility' },
+      ...SERVER_OPTIONS,
     ],
   },
   async run(args, io) {
-    const r = await findBestConfiguration(String(args.dataset), {
-      configurations: args.configurations as string[],
-      trainers: args.trainers as string[],
-      plansIdentifiers: args.plans as string[],
-      folds: args.folds as number[],
-      allowEnsembling: !args.noEnsembling,
-      concurrency: args.np as number,
-      env: io.env,
-      onProgress: (m) => io.stderr(m),
+    const trainers = args.trainers as string[];
+    const plans = args.plans as string[];
+    // FindBestConfiguration compares the configurations of one trainer and plans.
+    if (trainers.length !== 1) throw new UsageError(`-tr: give one trainer per run (got ${trainers.length}); compare trainers by running once per trainer`, 'find_best_configuration');
+    if (plans.length !== 1) throw new UsageError(`-p: give one plans identifier per run (got ${plans.length})`, 'find_best_configuration');
+    return withConnection(args, io, async ({ client }, signal) => {
+      const job = await client.findBestConfiguration({
+        dataset: String(args.dataset),
+        configurations: args.configurations as string[],
+        trainer: trainers[0],
+        plans: plans[0],
+        folds: (args.folds as number[]).map(String),
+        disable_ensembling: Boolean(args.noEnsembling),
+      });
+      const done = await followJob(client, job, { signal, label: 'find_best_configuration', onLog: (m) => io.stderr(m) });
+      const r = jobResult<FindBestResult>(done);
+      for (const [id, dice] of Object.entries(r.allResults)) io.stdout(`${id}: ${dice.toFixed(4)}`);
+      io.stdout(`best: ${r.best} — Dice ${r.resultPrePostprocessing.toFixed(4)}, after postprocessing ${r.resultPostPostprocessing.toFixed(4)}`);
+      io.stdout('see inference_instructions.txt in the dataset results folder for the commands to run');
+      return EXIT.ok;
     });
-    for (const [id, dice] of Object.entries(r.allResults)) io.stdout(`${id}: ${dice.toFixed(4)}`);
-    io.stdout(`best: ${r.best} — Dice ${r.resultPrePostprocessing.toFixed(4)}, after postprocessing ${r.resultPostPostprocessing.toFixed(4)}`);
-    io.stdout('see inference_instructions.txt in the dataset results folder for the commands to run');
-    return EXIT.ok;
   },
 };

@@ -5,6 +5,7 @@ import { extractFingerprintCommand } from './extract-fingerprint.js';
 import { findBestConfigurationCommand } from './find-best-configuration.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
 import { installModelFromZipCommand } from './install-model.js';
+import { listModelsCommand } from './list-models.js';
 import { planAndPreprocessCommand } from './plan-and-preprocess.js';
 import { planExperimentCommand } from './plan-experiment.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
@@ -30,6 +31,7 @@ export const COMMANDS: Command[] = [
   ensembleCommand,
   findBestConfigurationCommand,
   installModelFromZipCommand,
+  listModelsCommand,
   serveCommand,
 ];
 

@@ -6,7 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { nnunetV1 } from '../../server/rpc/protos.js';
-import { MemoryOutput, OutputFile, sendFileChunks, uploadFile, writeWithBackpressure, type OutputSink } from './transfer.js';
+import { MemoryOutput, OutputFile, sendFileChunks, uploadFile, writeWithBackpressure, type OutputSink, type TransferProgress } from './transfer.js';
 import type {
   ExportModelHeader,
   ExportModelRequest,
@@ -17,21 +17,25 @@ import type {
   CaseSplit,
   CreateDatasetRequest,
   Dataset,
+  FindBestConfigurationRequest,
   Job,
   JobEvent,
   Model,
   ModelDetails,
   ModelRef,
+  PlanAndPreprocessRequest,
   PredictGeometry,
   PredictProgress,
   PredictSummary,
   ServerInfo,
+  TrainFoldRequest,
   UploadedFile,
   VerifyReport,
 } from './types.js';
 
 export type * from './types.js';
 export { FINAL_JOB_STATES } from './types.js';
+export type { TransferProgress } from './transfer.js';
 
 export interface ClientOptions {
   /** host:port */
@@ -54,6 +58,8 @@ export interface PredictFileOptions {
   /** Also write the probabilities (.npz) here. */
   probabilitiesFile?: string;
   onProgress?: (p: PredictProgress) => void;
+  /** Bytes of the input files sent so far (all channels together). */
+  onUploadProgress?: TransferProgress;
   /** Aborting cancels the call; the server stops the work. */
   signal?: AbortSignal;
   deadline?: grpc.Deadline;
@@ -136,8 +142,9 @@ export class NnunetClient {
     });
   }
 
-  serverInfo(): Promise<ServerInfo> {
-    return this.unary('ServerService', 'GetServerInfo', {});
+  /** Also the connectivity check: give a deadline to fail fast when nothing answers. */
+  serverInfo(options: grpc.CallOptions = {}): Promise<ServerInfo> {
+    return this.unary('ServerService', 'GetServerInfo', {}, options);
   }
 
   async listModels(dataset = ''): Promise<Model[]> {
@@ -153,9 +160,9 @@ export class NnunetClient {
   }
 
   /** Installs a model zip (nnU-Net v2 export or ours); returns the model folders it held. */
-  async installModel(zipFile: string, o: { overwrite?: boolean } = {}): Promise<Model[]> {
+  async installModel(zipFile: string, o: { overwrite?: boolean; onUploadProgress?: TransferProgress } = {}): Promise<Model[]> {
     const start = this.method<(md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: { models: Model[] }) => void) => grpc.ClientWritableStream<object>>('ModelService', 'InstallModel');
-    const res = await uploadFile<{ models: Model[] }>((cb) => start(this.metadata(), cb), { overwrite: o.overwrite ?? false }, zipFile, this.chunkSize);
+    const res = await uploadFile<{ models: Model[] }>((cb) => start(this.metadata(), cb), { overwrite: o.overwrite ?? false }, zipFile, this.chunkSize, o.onUploadProgress);
     return res.models;
   }
 
@@ -177,6 +184,11 @@ export class NnunetClient {
 
   verifyDataset(dataset: string): Promise<VerifyReport> {
     return this.unary('DatasetService', 'VerifyDataset', { dataset });
+  }
+
+  /** Starts fingerprint + planning + preprocessing as a job; follow it with waitForJob or watchJob. */
+  async planAndPreprocess(request: PlanAndPreprocessRequest): Promise<Job> {
+    return (await this.unary<{ job: Job }>('DatasetService', 'PlanAndPreprocess', request)).job;
   }
 
   /** Uploads one file of a case (a channel, or the label). */
@@ -230,9 +242,16 @@ export class NnunetClient {
   async predictFile(inputFiles: string[], outputFile: string, o: PredictFileOptions): Promise<PredictResult> {
     const segmentation = new OutputFile(outputFile);
     const probabilities = o.probabilitiesFile ? new OutputFile(o.probabilitiesFile) : undefined;
-    const header = { input_format: 'INPUT_FORMAT_NIFTI', channel_sizes_bytes: inputFiles.map((f) => statSync(f).size) };
+    const sizes = inputFiles.map((f) => statSync(f).size);
+    const header = { input_format: 'INPUT_FORMAT_NIFTI', channel_sizes_bytes: sizes };
+    const total = sizes.reduce((a, b) => a + b, 0);
     return this.predictStream(header, segmentation, probabilities, o, async (call) => {
-      for (const [channel, file] of inputFiles.entries()) await sendFileChunks(call, file, this.chunkSize, (data) => ({ chunk: { channel, data } }));
+      let before = 0;
+      for (const [channel, file] of inputFiles.entries()) {
+        const progress = o.onUploadProgress && ((sent: number) => o.onUploadProgress!(before + sent, total));
+        await sendFileChunks(call, file, this.chunkSize, (data) => ({ chunk: { channel, data } }), progress);
+        before += sizes[channel];
+      }
     });
   }
 
@@ -315,6 +334,46 @@ export class NnunetClient {
 
   listJobs(filter: { kind?: string; state?: string; page_size?: number; page_token?: string } = {}): Promise<{ jobs: Job[]; next_page_token: string }> {
     return this.unary('TrainingService', 'ListJobs', filter);
+  }
+
+  /**
+   * Trains a fold (TrainingService.TrainFold): the job's events, the first (QUEUED) one carrying
+   * the job id, until the job ends; breaking out of the loop or aborting `signal` only stops
+   * following it (CancelJob stops the job).
+   */
+  trainFold(request: TrainFoldRequest, o: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    const start = this.method<(req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ event: JobEvent }>>('TrainingService', 'TrainFold');
+    return this.eventStream(start(request, this.metadata()), o.signal);
+  }
+
+  /** Events of a job (stored ones after `afterSequence`, then live ones) until it ends. */
+  jobEvents(jobId: string, o: { afterSequence?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    const start = this.method<(req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ event: JobEvent }>>('TrainingService', 'WatchJob');
+    return this.eventStream(start({ job_id: jobId, after_sequence: o.afterSequence ?? 0 }, this.metadata()), o.signal);
+  }
+
+  private async *eventStream(call: grpc.ClientReadableStream<{ event: JobEvent }>, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    const abort = () => call.cancel();
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      for await (const message of call as AsyncIterable<{ event: JobEvent }>) yield message.event;
+    } finally {
+      signal?.removeEventListener('abort', abort);
+      // Leaving early (break, throw) ends the call; a finished call ignores this.
+      call.cancel();
+    }
+  }
+
+  /** Starts FindBestConfiguration as a job; follow it with waitForJob. */
+  async findBestConfiguration(request: FindBestConfigurationRequest): Promise<Job> {
+    return (await this.unary<{ job: Job }>('TrainingService', 'FindBestConfiguration', request)).job;
+  }
+
+  /** Follows a job to its end, passing each event to `onEvent`; resolves with the final Job (state, error, result_json). */
+  async waitForJob(jobId: string, onEvent: (event: JobEvent) => void = () => {}, o: { signal?: AbortSignal } = {}): Promise<Job> {
+    for await (const event of this.jobEvents(jobId, o)) onEvent(event);
+    return this.getJob(jobId);
   }
 
   /** Follows a job's events until it ends (or `signal` aborts); resolves with the last event. */

@@ -18,13 +18,20 @@ export async function writeWithBackpressure(call: WritableCall, message: object)
   if (!call.write(message)) await once(call as unknown as NodeJS.EventEmitter, 'drain');
 }
 
+/** Called after each chunk is handed to the transport: bytes sent so far of `total`. */
+export type TransferProgress = (sent: number, total: number) => void;
+
 /** Sends `file`'s bytes as messages made by `wrap`, chunk by chunk; returns the SHA-256 (hex). */
-export async function sendFileChunks(call: WritableCall, file: string, chunkSize: number, wrap: (data: Buffer) => object): Promise<string> {
+export async function sendFileChunks(call: WritableCall, file: string, chunkSize: number, wrap: (data: Buffer) => object, onProgress?: TransferProgress): Promise<string> {
   const hash = createHash('sha256');
+  const total = onProgress ? (await stat(file)).size : 0;
+  let sent = 0;
   for await (const chunk of createReadStream(file, { highWaterMark: chunkSize })) {
     const data = chunk as Buffer;
     hash.update(data);
     await writeWithBackpressure(call, wrap(data));
+    sent += data.length;
+    onProgress?.(sent, total);
   }
   return hash.digest('hex');
 }
@@ -35,6 +42,7 @@ export async function uploadFile<Res>(
   header: object,
   file: string,
   chunkSize: number,
+  onProgress?: TransferProgress,
 ): Promise<Res> {
   const { size } = await stat(file);
   let call!: grpc.ClientWritableStream<object>;
@@ -45,7 +53,7 @@ export async function uploadFile<Res>(
   result.catch(() => {});
   try {
     await writeWithBackpressure(call, { header: { ...header, size_bytes: size } });
-    const sha256 = await sendFileChunks(call, file, chunkSize, (chunk) => ({ chunk }));
+    const sha256 = await sendFileChunks(call, file, chunkSize, (chunk) => ({ chunk }), onProgress);
     await writeWithBackpressure(call, { sha256 });
     call.end();
   } catch (err) {

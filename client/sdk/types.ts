@@ -102,6 +102,46 @@ export interface VerifyReport {
   cases_checked: number;
 }
 
+/** DatasetService.PlanAndPreprocess; empty fields take the server's defaults. */
+export interface PlanAndPreprocessRequest {
+  dataset: string;
+  configurations?: string[];
+  planner?: string;
+  gpu_memory_target_gb?: number;
+  num_processes?: number;
+  verify_dataset_integrity?: boolean;
+}
+
+/** TrainingService.TrainFold; empty or zero fields take the trainer's defaults. */
+export interface TrainFoldRequest {
+  dataset: string;
+  configuration: string;
+  fold: string;
+  trainer?: string;
+  plans?: string;
+  continue_training?: boolean;
+  export_validation_probabilities?: boolean;
+  device?: string;
+  num_epochs?: number;
+  detach?: boolean;
+  num_iterations_per_epoch?: number;
+  num_val_iterations_per_epoch?: number;
+  seed?: number;
+  validation_only?: boolean;
+  validate_with_best?: boolean;
+  disable_checkpointing?: boolean;
+}
+
+/** TrainingService.FindBestConfiguration. */
+export interface FindBestConfigurationRequest {
+  dataset: string;
+  configurations?: string[];
+  trainer?: string;
+  plans?: string;
+  folds?: string[];
+  disable_ensembling?: boolean;
+}
+
 export interface PredictProgress {
   stage: PredictStage;
   done: number;

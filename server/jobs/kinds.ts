@@ -6,6 +6,7 @@
 // Each maps its stage's progress onto job events.
 import { availableParallelism } from 'node:os';
 import type { DataRoots } from '../dataset/paths.js';
+import { cudaAvailable, torchAvailable } from '../engine/torch.js';
 import { findBestConfiguration } from '../evaluation/find-best-configuration.js';
 import type { FoldEvent } from '../training/events.js';
 import { startFold, type FoldJobOptions } from '../training/run-fold.js';
@@ -26,6 +27,12 @@ export interface TrainFoldParams {
   saveProbabilities?: boolean;
   device?: 'cpu' | 'cuda';
   numEpochs?: number;
+  numIterationsPerEpoch?: number;
+  numValIterationsPerEpoch?: number;
+  seed?: number;
+  validationOnly?: boolean;
+  validateWithBest?: boolean;
+  disableCheckpointing?: boolean;
 }
 
 export interface KindsOptions {
@@ -64,6 +71,8 @@ function trainFoldKind(o: KindsOptions): JobKindSpec {
       const p = raw as unknown as TrainFoldParams;
       const overrides: Partial<TrainerOptions> = { ...o.trainingOverrides };
       if (p.numEpochs && p.numEpochs > 0) overrides.numEpochs = p.numEpochs;
+      if (p.numIterationsPerEpoch && p.numIterationsPerEpoch > 0) overrides.numIterationsPerEpoch = p.numIterationsPerEpoch;
+      if (p.numValIterationsPerEpoch && p.numValIterationsPerEpoch > 0) overrides.numValIterationsPerEpoch = p.numValIterationsPerEpoch;
       const options: FoldJobOptions = {
         dataset: p.dataset,
         configuration: p.configuration,
@@ -72,7 +81,12 @@ function trainFoldKind(o: KindsOptions): JobKindSpec {
         ...(p.plans ? { plans: p.plans } : {}),
         continueTraining: Boolean(p.continueTraining),
         saveProbabilities: Boolean(p.saveProbabilities),
-        device: p.device ?? 'cpu',
+        validationOnly: Boolean(p.validationOnly),
+        validateWithBest: Boolean(p.validateWithBest),
+        disableCheckpointing: Boolean(p.disableCheckpointing),
+        ...(p.seed !== undefined ? { seed: p.seed } : {}),
+        // No device asked for: the GPU when libtorch sees one, as nnUNetv2_train.
+        device: p.device ?? (torchAvailable() && cudaAvailable() ? 'cuda' : 'cpu'),
         overrides,
         env: rootsEnv(o.roots),
       };
@@ -98,7 +112,11 @@ function relayFoldEvent(e: FoldEvent, ctx: JobContext, numEpochs: number, setEpo
       setEpochs(e.numEpochs);
       ctx.emit({
         type: 'log',
-        message: `training ${e.trainer}__${e.plans}__${e.configuration} fold ${e.fold} on ${e.device}: epochs ${e.startEpoch + 1}..${e.numEpochs}`,
+        message:
+          `training ${e.trainer}__${e.plans}__${e.configuration} fold ${e.fold} on ${e.device}: ${e.trainCases} training / ${e.valCases} validation cases, ` +
+          `epochs ${e.startEpoch + 1}..${e.numEpochs} of ${e.numEpochs} × ${e.numIterationsPerEpoch} iterations` +
+          (e.resumedFrom ? ` (continuing from ${e.resumedFrom})` : '') +
+          `\n  -> ${e.outputFolder}`,
         progress: e.numEpochs > 0 ? e.startEpoch / e.numEpochs : 0,
       });
       return;
@@ -121,7 +139,8 @@ function relayFoldEvent(e: FoldEvent, ctx: JobContext, numEpochs: number, setEpo
       });
       return;
     case 'validation':
-      if (e.phase === 'done') ctx.emit({ type: 'log', message: `validation done: mean Dice ${e.meanDice?.toFixed(4) ?? 'n/a'}` });
+      if (e.phase === 'started') ctx.emit({ type: 'log', message: `final validation: predicting ${e.cases} case(s) (sliding window, mirroring)` });
+      else if (e.phase === 'done') ctx.emit({ type: 'log', message: `validation done: mean Dice ${e.meanDice?.toFixed(4) ?? 'n/a'}` });
       else ctx.emit({ type: 'progress', message: `validation ${e.done ?? 0}/${e.cases}` });
       return;
     case 'checkpoint':
@@ -152,7 +171,7 @@ function planAndPreprocessKind(o: KindsOptions): JobKindSpec {
       const p = raw as unknown as PlanAndPreprocessParams;
       // Imported lazily: the CLI command pulls in planning and preprocessing, which a server
       // that never plans does not need to load.
-      const { planAndPreprocessCommand } = await import('../../client/commands/plan-and-preprocess.js');
+      const { planAndPreprocessLocally } = await import('../../client/commands/plan-and-preprocess.js');
       const errors: string[] = [];
       const args: Record<string, unknown> = {
         datasets: [p.dataset],
@@ -176,7 +195,7 @@ function planAndPreprocessKind(o: KindsOptions): JobKindSpec {
           if (!ctx.signal.aborted) ctx.emit({ type: 'log', message: line });
         },
       };
-      const code = await untilShutdown(planAndPreprocessCommand.run(args, io), ctx.signal);
+      const code = await untilShutdown(planAndPreprocessLocally(args, io), ctx.signal);
       if (code !== 0) throw new Error(errors.slice(-5).join('\n') || `plan_and_preprocess exited with code ${code}`);
       return { dataset: p.dataset, configurations: args.configurations, preprocessedRoot: o.roots.preprocessed };
     },

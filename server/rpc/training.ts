@@ -141,8 +141,16 @@ function trainFoldParams(r: Record<string, unknown>): TrainFoldParams {
   if (trainer && !isKnownTrainer(trainer)) throw invalidArgument('trainer', `unknown trainer ${trainer}; use a built-in one (e.g. nnUNetTrainer, nnUNetTrainer_5epochs)`);
   const device = r.device === undefined || r.device === '' ? undefined : r.device;
   if (device !== undefined && device !== 'cpu' && device !== 'cuda') throw invalidArgument('device', 'must be "cpu", "cuda" or empty');
-  const numEpochs = Number(r.num_epochs ?? 0);
-  if (!Number.isInteger(numEpochs) || numEpochs < 0) throw invalidArgument('num_epochs', 'must be a non-negative integer');
+  const count = (field: string) => {
+    const n = Number(r[field] ?? 0);
+    if (!Number.isInteger(n) || n < 0) throw invalidArgument(field, 'must be a non-negative integer');
+    return n;
+  };
+  const numEpochs = count('num_epochs');
+  const numIterationsPerEpoch = count('num_iterations_per_epoch');
+  const numValIterationsPerEpoch = count('num_val_iterations_per_epoch');
+  const seed = r.seed === undefined || r.seed === null ? undefined : Number(r.seed);
+  if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) throw invalidArgument('seed', 'must be a non-negative integer');
   return {
     dataset: checkDatasetRef('dataset', r.dataset),
     configuration: checkName('configuration', r.configuration, 'configuration'),
@@ -153,6 +161,12 @@ function trainFoldParams(r: Record<string, unknown>): TrainFoldParams {
     saveProbabilities: Boolean(r.export_validation_probabilities),
     ...(device ? { device } : {}),
     ...(numEpochs > 0 ? { numEpochs } : {}),
+    ...(numIterationsPerEpoch > 0 ? { numIterationsPerEpoch } : {}),
+    ...(numValIterationsPerEpoch > 0 ? { numValIterationsPerEpoch } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(r.validation_only ? { validationOnly: true } : {}),
+    ...(r.validate_with_best ? { validateWithBest: true } : {}),
+    ...(r.disable_checkpointing ? { disableCheckpointing: true } : {}),
   };
 }
 

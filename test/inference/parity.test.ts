@@ -77,9 +77,14 @@ describe('nnunet predict (CLI, real model)', function () {
       const io = { stdout: (t: string) => lines.push(t), stderr: (t: string) => lines.push(t), env };
       const argv = ['-d', '104', '-c', '3d_fullres', '-tr', 'nnUNetTrainer_RefSmall', '-p', 'nnUNetPlansSmall', '-i', input, '-o', output, '-f', '0', '--disable_tta', '--save_probabilities'];
       assert.equal(await predictCommand.run(parseArgs(predictCommand.spec, argv)!, io), 0, lines.join('\n'));
-      for (const f of ['dataset.json', 'plans.json', 'predict_from_raw_data_args.json', 'hippocampus_001.nii.gz', 'hippocampus_001.npz', 'hippocampus_001.json', 'hippocampus_003.nii.gz']) {
+      // Through the server's Predict: dataset.json as GetModel describes the model, CASE.json with the
+      // case geometry; plans.json stays with the model (predict_from_modelfolder writes it).
+      for (const f of ['dataset.json', 'predict_from_raw_data_args.json', 'hippocampus_001.nii.gz', 'hippocampus_001.npz', 'hippocampus_001.json', 'hippocampus_003.nii.gz']) {
         assert.ok(readFileSync(join(output, f)).length > 0, f);
       }
+      const props = JSON.parse(readFileSync(join(output, 'hippocampus_001.json'), 'utf8'));
+      const input001 = await readNifti(join(input, 'hippocampus_001_0000.nii.gz'));
+      assert.deepEqual(props.nibabel_stuff.original_affine, input001.affine);
       const ours = await readNifti(join(output, 'hippocampus_003.nii.gz'));
       const theirs = await readNifti(join(FIXTURE, 'predictions', 'notta', 'hippocampus_003.nii.gz'));
       assert.deepEqual([...ours.data], [...theirs.data]);
