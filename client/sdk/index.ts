@@ -13,6 +13,7 @@ import type {
   InstallPretrainedRequest,
   InstallPretrainedResult,
   InstallProgress,
+  ModelStatus,
   PretrainedModel,
   CaseSplit,
   CreateDatasetRequest,
@@ -396,6 +397,12 @@ export class NnunetClient {
     })();
   }
   // ---- Pretrained catalog, installs from it or a URL, export (ModelService) ----
+
+  /** Every installed model with its state (READY / LOADING / FAILED and why), per-fold networks, and whether it is loaded. */
+  async listModelStatuses(dataset = ''): Promise<{ model: Model; status: ModelStatus }[]> {
+    const res = await this.unary<{ models: Model[]; statuses: ModelStatus[] }>('ModelService', 'ListModels', { dataset });
+    return res.models.map((model, i) => ({ model, status: res.statuses[i] }));
+  }
 
   /** The server's pretrained catalog, with what is installed of each entry. */
   async listPretrainedModels(): Promise<PretrainedModel[]> {
