@@ -1,15 +1,18 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
+import { demoCommand } from './demo.js';
 import { ensembleCommand } from './ensemble.js';
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { extractFingerprintCommand } from './extract-fingerprint.js';
 import { findBestConfigurationCommand } from './find-best-configuration.js';
 import { applyPostprocessingCommand, determinePostprocessingCommand } from './postprocessing.js';
+import { exportModelToZipCommand } from './export-model.js';
 import { installModelFromZipCommand } from './install-model.js';
 import { listModelsCommand } from './list-models.js';
 import { planAndPreprocessCommand } from './plan-and-preprocess.js';
 import { planExperimentCommand } from './plan-experiment.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
 import { preprocessCommand } from './preprocess.js';
+import { downloadPretrainedModelByUrlCommand, downloadPretrainedModelCommand, printAvailablePretrainedModelsCommand } from './pretrained.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import type { Command, PlannedCommand } from './types.js';
@@ -31,17 +34,14 @@ export const COMMANDS: Command[] = [
   ensembleCommand,
   findBestConfigurationCommand,
   installModelFromZipCommand,
+  printAvailablePretrainedModelsCommand,
+  downloadPretrainedModelCommand,
+  downloadPretrainedModelByUrlCommand,
+  exportModelToZipCommand,
   listModelsCommand,
   serveCommand,
+  demoCommand,
 ];
-
-const STAGES = {
-  models: 'model download and export are not built yet',
-};
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
-export const PLANNED: PlannedCommand[] = [
-  { name: 'download_pretrained_model_by_url', summary: 'download and install a model', missing: STAGES.models },
-  { name: 'export_model_to_zip', summary: 'export a trained model as a zip', missing: STAGES.models },
-  { name: 'print_available_pretrained_models', summary: 'list the pretrained catalog', missing: STAGES.models },
-];
+export const PLANNED: PlannedCommand[] = [];
