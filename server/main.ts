@@ -88,6 +88,16 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
   const caseWork = createCaseWork(config.preprocessWorkers);
   const ports: ServerPorts = {};
 
+  // Bundled models are in the repository before the port opens, so the first call finds them.
+  if (config.bundledModels) {
+    try {
+      const bundled = installBundledModels(config.bundledModels, config.roots.results);
+      for (const model of bundled.installed) logger.info({ event: 'bundled_model_installed', model }, `installed the bundled model ${model}`);
+      for (const s of bundled.skipped) if (s.reason !== 'already in the repository') logger.warn({ event: 'bundled_model_skipped', model: s.model, reason: s.reason }, `bundled model ${s.model} not installed: ${s.reason}`);
+    } catch (err) {
+      logger.warn({ event: 'bundled_model_failed', err }, `could not copy the bundled models from ${config.bundledModels}: ${(err as Error).message}`);
+    }
+  }
   const server = new grpc.Server({ ...channelOptions(config), interceptors: [observingInterceptor(metrics, logger), authInterceptor(tokens)] });
   server.addService(serviceDefinition('ServerService'), serverInfoService(config, tokens.size > 0, ports));
   server.addService(serviceDefinition('ModelService'), modelService(ctx, cache));
@@ -156,15 +166,6 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
       healthServer?.forceShutdown();
       logger.info({ event: 'stopped' }, 'stopped');
     })());
-  if (config.bundledModels) {
-    try {
-      const bundled = installBundledModels(config.bundledModels, config.roots.results);
-      for (const model of bundled.installed) logger.info({ event: 'bundled_model_installed', model }, `installed the bundled model ${model}`);
-      for (const s of bundled.skipped) if (s.reason !== 'already in the repository') logger.warn({ event: 'bundled_model_skipped', model: s.model, reason: s.reason }, `bundled model ${s.model} not installed: ${s.reason}`);
-    } catch (err) {
-      logger.warn({ event: 'bundled_model_failed', err }, `could not copy the bundled models from ${config.bundledModels}: ${(err as Error).message}`);
-    }
-  }
   const models = listModels(config.roots.results);
   logger.info(
     { event: 'model_repository', folder: config.roots.results, models: models.length },
