@@ -103,15 +103,15 @@ describe('dataset integrity verification', function () {
 });
 
 describe('nnunet CLI frame', () => {
-  it('prints help, per-command help, and refuses unknown or unbuilt commands clearly', async () => {
+  it('prints help, per-command help, and refuses unknown commands and missing arguments clearly', async () => {
     const help = await nnunet(['--help'], {});
     assert.equal(help.code, 0);
     assert.match(help.stdout, /verify_dataset_integrity/);
     const cmdHelp = await nnunet(['verify_dataset_integrity', '-h'], {});
     assert.match(cmdHelp.stdout, /usage: nnunet verify_dataset_integrity -d DATASET/);
-    const planned = await nnunet(['export_model_to_zip', '-d', '4'], {});
-    assert.equal(planned.code, 3);
-    assert.match(planned.stderr, /not implemented yet \(UNIMPLEMENTED\)/);
+    const incomplete = await nnunet(['export_model_to_zip', '-d', '4'], {});
+    assert.equal(incomplete.code, 2);
+    assert.match(incomplete.stderr, /required: -o/);
     const unknown = await nnunet(['frobnicate'], {});
     assert.equal(unknown.code, 2);
     const usage = await nnunet(['verify_dataset_integrity'], {});
