@@ -1,4 +1,5 @@
 // The command table of `nnunet`: what exists now, and nnU-Net's other commands with what they still need.
+import { demoCommand } from './demo.js';
 import { ensembleCommand } from './ensemble.js';
 import { evaluateFolderCommand, evaluateSimpleCommand } from './evaluate.js';
 import { extractFingerprintCommand } from './extract-fingerprint.js';
@@ -39,6 +40,7 @@ export const COMMANDS: Command[] = [
   exportModelToZipCommand,
   listModelsCommand,
   serveCommand,
+  demoCommand,
 ];
 
 /** nnU-Net v2 commands (same names without the `nnUNetv2_` prefix) that this version cannot run yet. */
