@@ -313,10 +313,12 @@ export const trainCommand: Command = {
     }
     const view = jobView(io, Boolean(args.verbose), isTty());
     let jobId: string | undefined;
+    let ran = false;
     const following = new AbortController();
     const onInterrupt = (count: number, c: Connection) => {
       view.stopBar();
-      if (!jobId) return following.abort();
+      // Not running yet: the embedded server drops it with its job store; a named server keeps it queued.
+      if (!jobId || (!ran && c.embedded)) return following.abort();
       if (count === 1 && c.embedded) {
         io.stderr('stopping after the current iteration (checkpoint_latest will be written); press Ctrl-C again to kill the fold');
         void c.interruptJobs?.();
@@ -329,7 +331,6 @@ export const trainCommand: Command = {
       args,
       io,
       async ({ client }) => {
-        let ran = false;
         let interrupted = false;
         try {
           for await (const e of client.trainFold(request, { signal: following.signal })) {
