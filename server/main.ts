@@ -107,7 +107,9 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
     serviceDefinition('TrainingService'),
     hooks.trainingService ?? unimplementedService(serviceDefinition('TrainingService'), 'training and jobs are not wired into this server yet (server/jobs)'),
   );
-  const health = new HealthImplementation(Object.fromEntries(['', ...SERVICES].map((s) => [s, 'SERVING'])));
+  // "liveness" stays SERVING while the process runs, draining included: a liveness probe on it never
+  // kills a replica that is finishing its calls; readiness probes the overall "" status.
+  const health = new HealthImplementation({ ...Object.fromEntries(['', ...SERVICES].map((s) => [s, 'SERVING'])), liveness: 'SERVING' });
   health.addToServer(server);
   // Kubernetes gRPC probes cannot do TLS (SERVING.md §4.9): an optional plaintext server with
   // grpc.health.v1 only, sharing the status map, so draining shows NOT_SERVING there too.
