@@ -251,6 +251,8 @@ export interface PretrainedModel {
   format: PretrainedFormat;
   runnable: boolean;
   installed: Model[];
+  /** Shipped with the server: installs with no download. */
+  bundled: boolean;
 }
 
 /** A catalog name, or a URL with its SHA-256. */

@@ -4,7 +4,7 @@
 // (REFERENCE §9.1); v1 had one in code (§9.2). Its v1 entries are listed here for reference with
 // format "nnunetv1_zip": v1 model zips cannot be run by this server (nor by nnU-Net v2).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { projectRoot } from '../config.js';
 
 export const CATALOG_FORMATS = ['nnunetv2_zip', 'nnunetv1_zip'] as const;
@@ -32,6 +32,12 @@ export interface CatalogEntry {
   format: CatalogFormat;
   /** True only for nnunetv2_zip: whether this server can install and run the model. */
   runnable: boolean;
+  /**
+   * A model shipped with the package instead of downloaded: a folder in nnUNet_results layout,
+   * relative to the catalog file (e.g. "demo" for models/demo). Needs no URL or hash: it comes
+   * with the code, and installs through the same checks as a downloaded zip.
+   */
+  bundled: string | null;
 }
 
 export interface Catalog {
@@ -107,7 +113,15 @@ function parseEntry(raw: unknown, index: number, fail: (where: string, why: stri
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') fail(at(`urls[${i}]`), `must be http or https, got ${parsed.protocol}`);
     return u;
   });
-  if (runnable && urls.length === 0) fail(at('urls'), 'an nnunetv2_zip entry needs at least one URL to install from');
+  let bundled: string | null = null;
+  if (raw.bundled !== undefined && raw.bundled !== null) {
+    if (typeof raw.bundled !== 'string' || raw.bundled === '' || raw.bundled.startsWith('/') || raw.bundled.includes('\\') || raw.bundled.split('/').includes('..')) {
+      fail(at('bundled'), 'must be a folder path relative to the catalog file, without ".."');
+    }
+    if (!runnable) fail(at('bundled'), 'only nnunetv2_zip entries can be bundled');
+    bundled = raw.bundled as string;
+  }
+  if (runnable && urls.length === 0 && !bundled) fail(at('urls'), 'an nnunetv2_zip entry needs at least one URL to install from (or a bundled folder)');
 
   const sha256 = raw.sha256 ?? null;
   if (sha256 !== null && (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))) fail(at('sha256'), 'must be 64 lowercase hex characters, or null when not known');
@@ -127,6 +141,7 @@ function parseEntry(raw: unknown, index: number, fail: (where: string, why: stri
     size_bytes: size as number | null,
     format: format as CatalogFormat,
     runnable,
+    bundled,
   };
 }
 
@@ -176,7 +191,14 @@ export function installRefusal(entry: CatalogEntry, sha256: string | undefined):
   if (!entry.runnable) {
     return `"${entry.name}" is an nnU-Net v1 model zip (format ${entry.format}): it is listed for reference, but v1 models cannot be installed or run by this server (nor loaded by nnU-Net v2)`;
   }
+  if (entry.bundled) return undefined;
   if (!entry.sha256 && !sha256) return `the catalog records no SHA-256 for "${entry.name}": pass the expected hash (--sha256) to install it`;
   if (entry.sha256 && sha256 && entry.sha256 !== sha256) return `the SHA-256 given (${sha256}) differs from the catalog's for "${entry.name}" (${entry.sha256})`;
   return undefined;
+}
+
+/** The folder a bundled entry's models are in (results layout). */
+export function bundledFolder(catalog: Catalog, entry: CatalogEntry): string {
+  if (!entry.bundled) throw new CatalogError(`"${entry.name}" is not a bundled model`);
+  return resolve(dirname(catalog.file), entry.bundled);
 }

@@ -27,6 +27,8 @@ export interface ExportOptions {
   folds?: string[];
   /** Checkpoint files per fold (nnU-Net's -chk); default checkpoint_final (.pth or .safetensors). */
   checkpoints?: string[];
+  /** Every model of the dataset, whatever its trainer and plans (bundled models); trainer and plans are then ignored. */
+  allModels?: boolean;
 }
 
 export interface ExportPlan {
@@ -49,7 +51,7 @@ const isDir = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory
 export function planExport(resultsRoot: string, o: ExportOptions): ExportPlan {
   const trainer = o.trainer || 'nnUNetTrainer';
   const plans = o.plans || 'nnUNetPlans';
-  const candidates = listModels(resultsRoot, o.dataset).filter((m) => m.trainer === trainer && m.plans === plans);
+  const candidates = listModels(resultsRoot, o.dataset).filter((m) => o.allModels || (m.trainer === trainer && m.plans === plans));
   const installed = `installed: ${listModels(resultsRoot, o.dataset).map((m) => `${m.dataset}/${m.trainer}__${m.plans}__${m.configuration}`).join(', ') || 'none'}`;
   if (candidates.length === 0) throw new ModelExportError(`no model of dataset ${o.dataset} with trainer ${trainer} and plans ${plans} (${installed})`, resultsRoot);
   let models = candidates;

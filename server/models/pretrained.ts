@@ -1,10 +1,15 @@
 // Installing a pretrained model: a catalog entry (server/models/catalog.ts) or a URL with its
 // SHA-256 is downloaded (server/models/download.ts: resume, retries, size limit, hash checked)
 // and then installed through installModelZip (server/models/install.ts: safe paths, every fold
-// loaded once, folders renamed into place). The RPC handler and the CLI both call this, so a
-// model installed from the command line and one installed over gRPC go through the same checks.
-import { findCatalogEntry, installRefusal, loadCatalog, CatalogError, type Catalog, type CatalogEntry } from './catalog.js';
+// loaded once, folders renamed into place). A bundled entry (a model folder shipped with the
+// package) is packed with our export and installed through the same path. The RPC handler is the
+// one caller; the CLI reaches it through the server.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bundledFolder, findCatalogEntry, installRefusal, loadCatalog, CatalogError, type Catalog, type CatalogEntry } from './catalog.js';
 import { downloadFile, DownloadError, parseDownloadUrl, type DownloadOptions } from './download.js';
+import { exportModelZip } from './export.js';
 import { installModelZip, type InstalledModel } from './install.js';
 import { listModels, type ModelFolder } from './repository.js';
 
@@ -64,14 +69,16 @@ export function listPretrained(catalog: Catalog, resultsRoot: string): Pretraine
 }
 
 /** Resolves the source to URLs, the hash to check and the size limits; refuses before downloading. */
-function resolveSource(source: PretrainedSource, o: InstallPretrainedOptions): { urls: string[]; sha256: string; maxBytes: number; expectedSize?: number } {
+function resolveSource(source: PretrainedSource, o: InstallPretrainedOptions): { urls: string[]; sha256: string; maxBytes: number; expectedSize?: number; bundled?: { folder: string; dataset: string } } {
   const sha256 = source.sha256?.trim().toLowerCase() || undefined;
   if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) throw new PretrainedRequestError('sha256 must be 64 hex characters');
   if (source.catalogName && source.url) throw new PretrainedRequestError('give a catalog name or a URL, not both');
   if (source.catalogName) {
-    const entry = findCatalogEntry(loadCatalog(o.catalogFile), source.catalogName);
+    const catalog = loadCatalog(o.catalogFile);
+    const entry = findCatalogEntry(catalog, source.catalogName);
     const refusal = installRefusal(entry, sha256);
     if (refusal) throw new PretrainedRequestError(refusal);
+    if (entry.bundled) return { urls: [], sha256: '', maxBytes: o.maxBytes, bundled: { folder: bundledFolder(catalog, entry), dataset: entry.dataset } };
     return { urls: entry.urls, sha256: (entry.sha256 ?? sha256)!, maxBytes: entry.size_bytes ?? o.maxBytes, expectedSize: entry.size_bytes ?? undefined };
   }
   if (!source.url) throw new PretrainedRequestError('a catalog name or a URL is required');
@@ -85,7 +92,8 @@ function resolveSource(source: PretrainedSource, o: InstallPretrainedOptions): {
 }
 
 export async function installPretrained(source: PretrainedSource, o: InstallPretrainedOptions): Promise<InstallPretrainedResult> {
-  const { urls, sha256, maxBytes, expectedSize } = resolveSource(source, o);
+  const { urls, sha256, maxBytes, expectedSize, bundled } = resolveSource(source, o);
+  if (bundled) return installBundled(bundled, o);
   let lastError: Error | undefined;
   for (const url of urls) {
     let downloaded;
@@ -121,4 +129,25 @@ export async function installPretrained(source: PretrainedSource, o: InstallPret
     }
   }
   throw lastError ?? new DownloadError('no URL to download from', 'url');
+}
+
+/**
+ * A bundled entry: its folder is zipped with our export and installed like a download, so it
+ * passes the same checks (every fold loaded once, folders renamed into place).
+ */
+async function installBundled(bundled: { folder: string; dataset: string }, o: InstallPretrainedOptions): Promise<InstallPretrainedResult> {
+  await mkdir(o.tmpDir, { recursive: true });
+  const dir = await mkdtemp(join(o.tmpDir, 'nnunet-bundled-'));
+  try {
+    const zip = join(dir, 'model.zip');
+    o.onProgress?.({ stage: 'installing', bytesDone: 0, bytesTotal: 0, message: `packing the bundled model from ${bundled.folder}` });
+    await exportModelZip(bundled.folder, zip, { dataset: bundled.dataset, allModels: true });
+    const installed = await installModelZip(zip, o.resultsRoot, {
+      overwrite: o.overwrite,
+      onProgress: (message) => o.onProgress?.({ stage: 'installing', bytesDone: 0, bytesTotal: 0, message }),
+    });
+    return { installed, url: `bundled:${bundled.folder}`, sha256: createHash('sha256').update(await readFile(zip)).digest('hex'), sizeBytes: (await stat(zip)).size, resumes: 0 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

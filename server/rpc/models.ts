@@ -175,6 +175,7 @@ export function modelService(ctx: RpcContext, cache: ModelCache): grpc.UntypedSe
           format: entry.format === 'nnunetv2_zip' ? 'PRETRAINED_FORMAT_NNUNETV2_ZIP' : 'PRETRAINED_FORMAT_NNUNETV1_ZIP',
           runnable: entry.runnable,
           installed: installed.map(publicModel),
+          bundled: Boolean(entry.bundled),
         })),
       };
     }),

@@ -1,11 +1,15 @@
 // The pretrained catalog: the shipped models/catalog.json is valid and says which entries can run;
 // a broken catalog fails with an error naming the entry and the field; installs are refused
-// before any download when the entry is a v1 zip or no hash is known.
+// before any download when the entry is a v1 zip or no hash is known; a bundled entry (a model
+// folder shipped with the package, as the demo model is) installs with no URL or hash.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { catalogPath, findCatalogEntry, installRefusal, loadCatalog, parseCatalog } from '../../server/models/catalog.js';
+import { installPretrained } from '../../server/models/pretrained.js';
+import { inspectModel, listModels } from '../../server/models/repository.js';
 import { tempDir } from '../helpers.js';
+import { FIXTURE_MODEL_NAME, installFixtureModel } from '../fixtures/nnunet-model.js';
 
 const HASH = 'a'.repeat(64);
 
@@ -81,6 +85,26 @@ describe('pretrained catalog', () => {
       writeFileSync(file, '{ nope');
       assert.throws(() => loadCatalog(file), new RegExp(`pretrained catalog ${file} is not valid JSON`));
       assert.throws(() => loadCatalog(join(tmp.dir, 'missing.json')), /cannot be read: .*NNUNET_CATALOG/);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it('describes a bundled model (no URL, no hash) and installs it through the same checks', async () => {
+    assert.throws(() => parseCatalog({ version: 1, entries: [v2Entry({ bundled: '../elsewhere' })] }, 'my.json'), /\.bundled: must be a folder path relative to the catalog file/);
+    assert.throws(() => parseCatalog({ version: 1, entries: [v2Entry({ urls: [], bundled: 'demo', format: 'nnunetv1_zip', dataset: 'Task004_X', labels: null, runnable: false })] }, 'my.json'), /\.bundled: only nnunetv2_zip entries can be bundled/);
+    const tmp = tempDir();
+    try {
+      installFixtureModel(join(tmp.dir, 'shipped'));
+      const catalogFile = join(tmp.dir, 'catalog.json');
+      writeFileSync(catalogFile, JSON.stringify({ version: 1, entries: [v2Entry({ name: 'demo', urls: [], sha256: null, size_bytes: null, bundled: 'shipped' })] }));
+      const entry = findCatalogEntry(loadCatalog(catalogFile), 'demo');
+      assert.equal(installRefusal(entry, undefined), undefined);
+      const results = join(tmp.dir, 'results');
+      const r = await installPretrained({ catalogName: 'demo' }, { resultsRoot: results, tmpDir: join(tmp.dir, 'tmp'), catalogFile, maxBytes: 1 << 30 });
+      assert.deepEqual(r.installed.map((m) => m.model), [FIXTURE_MODEL_NAME]);
+      assert.equal(inspectModel(listModels(results)[0]).state, 'READY');
+      assert.deepEqual(readdirSync(join(tmp.dir, 'tmp')), []);
     } finally {
       tmp.cleanup();
     }
