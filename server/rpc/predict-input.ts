@@ -31,6 +31,7 @@ export interface PredictHeader {
   input_format: string;
   channel_sizes_bytes: number[];
   raw_geometry?: RawGeometry | null;
+  dicom_series_instance_uid?: string;
 }
 
 export interface VolumeChunk {
@@ -46,6 +47,10 @@ export interface PredictPlan {
   mirroring: boolean;
   wantSegmentation: boolean;
   wantProbabilities: boolean;
+  /** PREDICT_OUTPUT_DICOM_SEG (needs DICOM input). */
+  wantDicomSeg: boolean;
+  /** DICOM input: channel 0 is a zip of the series' Part 10 files. */
+  dicom?: { seriesInstanceUID?: string };
   channelSizes: number[];
   raw?: { shape: [number, number, number]; spacing: [number, number, number]; affine: number[][]; datatype: NiftiDatatype };
 }
@@ -100,7 +105,7 @@ export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan
   }
   const stepSize = h.step_size === 0 ? 0.5 : h.step_size;
   if (!(stepSize > 0 && stepSize <= 1)) throw invalidArgument('header.step_size', `must be in (0, 1], got ${h.step_size}`);
-  const unknown = h.outputs.find((o) => o !== 'PREDICT_OUTPUT_SEGMENTATION' && o !== 'PREDICT_OUTPUT_PROBABILITIES');
+  const unknown = h.outputs.find((o) => o !== 'PREDICT_OUTPUT_SEGMENTATION' && o !== 'PREDICT_OUTPUT_PROBABILITIES' && o !== 'PREDICT_OUTPUT_DICOM_SEG');
   if (unknown) throw invalidArgument('header.outputs', `unknown output ${unknown}`);
   const { json, problems } = readDatasetJsonFile(join(model.folder, 'dataset.json'));
   if (problems.length > 0) throw new RpcError(grpc.status.FAILED_PRECONDITION, `the model's dataset.json is invalid: ${problems.join('; ')}`, 'header.model');
@@ -112,8 +117,14 @@ export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan
     mirroring: h.mirroring ?? true,
     wantSegmentation: h.outputs.length === 0 || h.outputs.includes('PREDICT_OUTPUT_SEGMENTATION'),
     wantProbabilities: h.outputs.includes('PREDICT_OUTPUT_PROBABILITIES'),
+    wantDicomSeg: h.outputs.includes('PREDICT_OUTPUT_DICOM_SEG'),
     channelSizes: [],
   };
+  if (plan.wantDicomSeg && h.input_format !== 'INPUT_FORMAT_DICOM') throw invalidArgument('header.outputs', 'PREDICT_OUTPUT_DICOM_SEG needs DICOM input (input_format INPUT_FORMAT_DICOM): a SEG references its source series');
+  if (plan.wantDicomSeg) {
+    const region = Object.entries(json.labels).find(([, v]) => Array.isArray(v));
+    if (region) throw new RpcError(grpc.status.FAILED_PRECONDITION, `the model is region-based (label "${region[0]}"); PREDICT_OUTPUT_DICOM_SEG supports plain labels only`, 'header.outputs');
+  }
   if (h.input_format === 'INPUT_FORMAT_RAW') {
     const raw = planRaw(h.raw_geometry, channels, config);
     if (h.channel_sizes_bytes.length > 0 && h.channel_sizes_bytes.some((n) => n !== raw.bytesPerChannel)) {
@@ -121,6 +132,11 @@ export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan
     }
     plan.raw = raw;
     plan.channelSizes = Array<number>(channels).fill(raw.bytesPerChannel);
+  } else if (h.input_format === 'INPUT_FORMAT_DICOM') {
+    if (channels !== 1) throw new RpcError(grpc.status.FAILED_PRECONDITION, `DICOM input feeds one channel; the model takes ${channels} (${Object.values(json.channel_names).join(', ')})`, 'header.input_format');
+    if (h.channel_sizes_bytes.length !== 1) throw invalidArgument('header.channel_sizes_bytes', `DICOM input is one zip of the series' files: give its size, got ${h.channel_sizes_bytes.length} size(s)`);
+    plan.channelSizes = [checkDeclaredSize('header.channel_sizes_bytes[0]', h.channel_sizes_bytes[0], config.maxUploadBytes)];
+    plan.dicom = { seriesInstanceUID: h.dicom_series_instance_uid || undefined };
   } else {
     if (h.channel_sizes_bytes.length !== channels) {
       throw invalidArgument('header.channel_sizes_bytes', `the model takes ${channels} channel(s) (${Object.values(json.channel_names).join(', ')}); give one size per channel file, got ${h.channel_sizes_bytes.length}`);
@@ -139,7 +155,7 @@ export async function spoolChannels(
 ): Promise<string[]> {
   const sizes = plan.channelSizes;
   const received = sizes.map(() => 0);
-  const files = sizes.map((_, i) => join(dir, plan.raw ? `channel_${i}.raw` : `channel_${i}.nii.gz`));
+  const files = sizes.map((_, i) => join(dir, plan.raw ? `channel_${i}.raw` : plan.dicom ? `channel_${i}.zip` : `channel_${i}.nii.gz`));
   let current = -1;
   let handle: FileHandle | undefined;
   try {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { CaseWork } from '../inference/case-work.js';
 import { predictCase } from '../inference/predictor.js';
+import { dicomZipToNifti, predictionToSeg } from '../io/dicom/case.js';
 import type { Admission } from './admission.js';
 import { callLogger, type RpcContext } from './context.js';
 import { CallCancelledError, RpcError, toServiceError } from './errors.js';
@@ -77,6 +78,10 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     await mkdir(ctx.config.tmpDir, { recursive: true });
     dir = await mkdtemp(join(ctx.config.tmpDir, 'nnunet-predict-'));
     const files = await spoolChannels(next, plan, dir, ctx.metrics);
+    // DICOM input: the zipped series becomes the one NIfTI channel the predictor reads.
+    const dicom = plan.dicom
+      ? await dicomZipToNifti(files[0], dir, { maxBytes: ctx.config.maxUploadBytes }, { seriesInstanceUID: plan.dicom.seriesInstanceUID, maxVoxels: ctx.config.maxVoxels, forSeg: plan.wantDicomSeg })
+      : undefined;
 
     const queuedAt = performance.now();
     if (admission.running >= admission.maxRunning) await send(call, { progress: { stage: 'PREDICT_STAGE_QUEUED', done: 0, total: 0 } }, cancel.promise);
@@ -91,7 +96,7 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     const onCancelled = () => abort.abort(new CallCancelledError());
     call.once('cancelled', onCancelled);
     try {
-      prediction = await predictCase(lease.model, files, {
+      prediction = await predictCase(lease.model, dicom ? [dicom.niftiFile] : files, {
         stepSize: plan.stepSize,
         mirroring: plan.mirroring,
         saveProbabilities: plan.wantProbabilities,
@@ -116,6 +121,8 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     const { segmentation, probabilities } = p.encoded;
     // The model's work is done: let the next call run while this one streams its outputs.
     ticket.ticket.release();
+    const modelName = `${plan.model.dataset}/${plan.model.trainer}__${plan.model.plans}__${plan.model.configuration}`;
+    const dicomSeg = plan.wantDicomSeg && dicom ? predictionToSeg(p.segmentation, p.reference, dicom.series, lease.model.datasetJson.labels, modelName) : undefined;
     const exportSeconds = p.timings.exportS;
     const voxels = p.reference.shape[0] * p.reference.shape[1] * p.reference.shape[2];
     ctx.metrics.inferenceSeconds.observe({ stage: 'preprocess' }, p.timings.readS + p.timings.preprocessS);
@@ -135,12 +142,14 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
           labels,
           segmentation_size_bytes: segmentation?.length ?? 0,
           probabilities_size_bytes: probabilities?.length ?? 0,
+          dicom_seg_size_bytes: dicomSeg?.bytes.length ?? 0,
         },
       },
       cancel.promise,
     );
     if (segmentation) await sendOutput(call, 'PREDICT_OUTPUT_SEGMENTATION', segmentation, ctx.config.chunkSizeBytes, cancel.promise, ctx);
     if (probabilities) await sendOutput(call, 'PREDICT_OUTPUT_PROBABILITIES', probabilities, ctx.config.chunkSizeBytes, cancel.promise, ctx);
+    if (dicomSeg) await sendOutput(call, 'PREDICT_OUTPUT_DICOM_SEG', dicomSeg.bytes, ctx.config.chunkSizeBytes, cancel.promise, ctx);
     const summary = {
       segmentation_sha256: segmentation ? sha256(segmentation) : '',
       probabilities_sha256: probabilities ? sha256(probabilities) : '',
@@ -149,6 +158,9 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
       predict_seconds: p.timings.predictS,
       export_seconds: exportSeconds,
       voxels,
+      dicom_seg_sha256: dicomSeg ? sha256(dicomSeg.bytes) : '',
+      dicom_seg_sop_instance_uid: dicomSeg?.sopInstanceUID ?? '',
+      dicom_seg_series_instance_uid: dicomSeg?.seriesInstanceUID ?? '',
     };
     await send(call, { summary }, cancel.promise);
     call.end();

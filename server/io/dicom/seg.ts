@@ -57,16 +57,9 @@ export function writeSegmentation(options: WriteSegOptions): WrittenSeg {
   const { series, labelMap, shape } = options;
   const refs = series.references;
   checkGrid(options);
-  for (const [keyword, value] of [
-    ['StudyInstanceUID', refs.studyInstanceUID],
-    ['SeriesInstanceUID', refs.seriesInstanceUID],
-    ['FrameOfReferenceUID', refs.frameOfReferenceUID],
-  ] as const) {
-    if (!value) throw new DicomError(`series ${refs.seriesInstanceUID || '(no SeriesInstanceUID)'}`, `the source has no ${keyword}; a DICOM SEG must reference it (fix the source series' UIDs first)`);
-  }
-  const empty = refs.sopInstanceUIDs.findIndex((uid) => !uid);
-  if (empty >= 0) throw new DicomError(`slice ${empty}`, 'the source instance has no SOPInstanceUID; a DICOM SEG must reference it');
+  checkSegReferences(refs);
   if (options.labels.length === 0) throw new DicomError('labels', 'a DICOM SEG needs at least one foreground label');
+
 
   const [slices, rows, columns] = shape;
   const sliceVoxels = rows * columns;
@@ -186,6 +179,19 @@ export function writeSegmentation(options: WriteSegOptions): WrittenSeg {
   const dict = new dcmjs.data.DicomDict(meta);
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
   return { bytes: new Uint8Array(dict.write()), sopInstanceUID, seriesInstanceUID, frames: frames.length };
+}
+
+/** The source's UIDs a SEG must carry; checked before a prediction is run for nothing. */
+export function checkSegReferences(refs: DicomSeriesReferences): void {
+  for (const [keyword, value] of [
+    ['StudyInstanceUID', refs.studyInstanceUID],
+    ['SeriesInstanceUID', refs.seriesInstanceUID],
+    ['FrameOfReferenceUID', refs.frameOfReferenceUID],
+  ] as const) {
+    if (!value) throw new DicomError(`series ${refs.seriesInstanceUID || '(no SeriesInstanceUID)'}`, `the source has no ${keyword}; a DICOM SEG must reference it (fix the source series' UIDs first)`);
+  }
+  const empty = refs.sopInstanceUIDs.findIndex((uid) => !uid);
+  if (empty >= 0) throw new DicomError(`slice ${empty}`, 'the source instance has no SOPInstanceUID; a DICOM SEG must reference it');
 }
 
 function checkGrid(options: WriteSegOptions): void {
