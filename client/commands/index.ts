@@ -11,6 +11,7 @@ import { listModelsCommand } from './list-models.js';
 import { planAndPreprocessCommand } from './plan-and-preprocess.js';
 import { planExperimentCommand } from './plan-experiment.js';
 import { predictCommand, predictFromModelFolderCommand } from './predict.js';
+import { predictDicomwebCommand } from './predict-dicomweb.js';
 import { preprocessCommand } from './preprocess.js';
 import { downloadPretrainedModelByUrlCommand, downloadPretrainedModelCommand, printAvailablePretrainedModelsCommand } from './pretrained.js';
 import { serveCommand } from './serve.js';
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   trainCommand,
   predictCommand,
   predictFromModelFolderCommand,
+  predictDicomwebCommand,
   evaluateFolderCommand,
   evaluateSimpleCommand,
   determinePostprocessingCommand,
