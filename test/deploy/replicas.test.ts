@@ -6,7 +6,7 @@
 // the lease runs out; and a grpc-js client balancing round_robin over both sees no failed Predict
 // while one replica drains on SIGTERM.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { NnunetClient } from '../../client/sdk/index.js';
@@ -17,7 +17,7 @@ import { MODEL_ZIP } from '../fixtures/nnunet-model.js';
 import { writeSyntheticDataset } from '../fixtures/synthetic.js';
 import { HIPPOCAMPUS, tempDir } from '../helpers.js';
 import { postgresUnavailable, startPostgres, type PostgresFixture } from '../jobs/postgres.js';
-import { ADMIN_TOKEN, MODEL_FOLDER, startServerProcess, type ServerProcess } from '../server/server-process.js';
+import { ADMIN_TOKEN, healthStatus, MODEL_FOLDER, startServerProcess, type ServerProcess } from '../server/server-process.js';
 
 const MODEL = { dataset: '104', model_folder: MODEL_FOLDER };
 const CASE = join(HIPPOCAMPUS, 'imagesTr', 'hippocampus_001_0000.nii.gz');
@@ -67,6 +67,7 @@ describe('two replicas sharing a data root and a PostgreSQL job store', function
       NNUNET_TRAIN_ITERATIONS_PER_EPOCH: '2',
       NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH: '1',
       NNUNET_SHUTDOWN_GRACE_SECONDS: '60',
+      NNUNET_HEALTH_PORT: '0',
     };
     await Promise.all([start('a'), start('b')]);
   });
@@ -219,11 +220,21 @@ describe('two replicas sharing a data root and a PostgreSQL job store', function
     };
     const loop = Promise.all([worker(0), worker(1)]);
     while (ok < 2) await sleep(20);
+    // A Predict held in flight on the draining replica: its input is only half sent at SIGTERM.
+    const held = holdPredict(a.address, CASE);
+    await held.halfSent;
+    const healthAddress = `127.0.0.1:${a.logs.find((l) => l.event === 'listening')!.healthPort}`;
+    assert.deepEqual([await healthStatus(healthAddress), await healthStatus(healthAddress, 'liveness')], ['SERVING', 'SERVING']);
     a.child.kill('SIGTERM');
+    while ((await healthStatus(healthAddress)) !== 'NOT_SERVING') await sleep(20);
+    assert.equal(await healthStatus(healthAddress, 'liveness'), 'SERVING', 'liveness stays SERVING while draining');
+    const heldResult = await held.finish();
     const code = await exited;
     stopped = true;
     await loop;
     replicas.a = undefined;
+    assert.equal(heldResult.code, grpc.status.OK, heldResult.details);
+    assert.ok(heldResult.segmentationBytes > 0, 'the in-flight call got its segmentation');
     assert.deepEqual(failures, []);
     assert.equal(code, 0);
     assert.ok(a.logs.some((l) => l.event === 'draining'));
@@ -240,4 +251,40 @@ function shrinkPlans(file: string): void {
   Object.assign(c, { patch_size: [16, 16], batch_size: 2 });
   Object.assign(c.architecture.arch_kwargs, { n_stages: 3, features_per_stage: [4, 8, 16], kernel_sizes: [[3, 3], [3, 3], [3, 3]], strides: [[1, 1], [2, 2], [2, 2]], n_conv_per_stage: [1, 1, 1], n_conv_per_stage_decoder: [1, 1] });
   writeFileSync(file, JSON.stringify(plans, null, 4));
+}
+
+/**
+ * A Predict call straight to one replica whose input stops half way until `finish()` sends the
+ * rest; resolves with the call's status and the segmentation bytes streamed back.
+ */
+function holdPredict(address: string, file: string): { halfSent: Promise<void>; finish(): Promise<{ code: number; details: string; segmentationBytes: number }> } {
+  const inference = new (nnunetV1().InferenceService as grpc.ServiceClientConstructor)(address, grpc.credentials.createInsecure()) as RawClient;
+  const m = new grpc.Metadata();
+  m.set('authorization', `Bearer ${ADMIN_TOKEN}`);
+  const call = inference.Predict(m) as grpc.ClientDuplexStream<object, { chunk?: { output: string; data: Buffer } | null }>;
+  const bytes = readFileSync(file);
+  const half = Math.floor(bytes.length / 2);
+  let segmentationBytes = 0;
+  call.on('data', (msg) => {
+    if (msg.chunk?.output === 'PREDICT_OUTPUT_SEGMENTATION') segmentationBytes += msg.chunk.data.length;
+  });
+  const status = new Promise<{ code: number; details: string }>((resolve) => {
+    call.on('status', (st: grpc.StatusObject) => resolve({ code: st.code, details: st.details }));
+    call.on('error', () => undefined); // the status carries it
+  });
+  const header = { model: MODEL, folds: [], mirroring: false, outputs: ['PREDICT_OUTPUT_SEGMENTATION'], input_format: 'INPUT_FORMAT_NIFTI', channel_sizes_bytes: [statSync(file).size] };
+  const halfSent = new Promise<void>((resolve) => {
+    call.write({ header });
+    call.write({ chunk: { channel: 0, data: bytes.subarray(0, half) } }, () => resolve());
+  });
+  return {
+    halfSent,
+    async finish() {
+      call.write({ chunk: { channel: 0, data: bytes.subarray(half) } });
+      call.end();
+      const st = await status;
+      inference.close();
+      return { ...st, segmentationBytes };
+    },
+  };
 }
