@@ -1,7 +1,6 @@
 // `nnunet find_best_configuration DATASET [...]`: nnUNetv2_find_best_configuration's flags, run by
 // the server as a job (TrainingService.FindBestConfiguration) on its nnUNet_results.
 import { SERVER_OPTIONS, withConnection } from '../connection.js';
-import { UsageError } from '../args.js';
 import { followJob, jobResult } from './jobs.js';
 import { EXIT, type Command } from './types.js';
 
@@ -22,27 +21,23 @@ export const findBestConfigurationCommand: Command = {
     positionals: [{ dest: 'dataset', help: 'dataset id or name' }],
     options: [
       { flags: ['-c'], dest: 'configurations', nargs: '+', default: ['2d', '3d_fullres', '3d_lowres', '3d_cascade_fullres'], help: 'configurations to consider', metavar: 'CONFIG' },
-      { flags: ['-tr'], dest: 'trainers', nargs: '+', default: ['nnUNetTrainer'], help: 'trainer to consider (one per run)', metavar: 'TRAINER' },
-      { flags: ['-p'], dest: 'plans', nargs: '+', default: ['nnUNetPlans'], help: 'plans identifier to consider (one per run)', metavar: 'PLANS' },
+      { flags: ['-tr'], dest: 'trainers', nargs: '+', default: ['nnUNetTrainer'], help: 'trainers to consider', metavar: 'TRAINER' },
+      { flags: ['-p'], dest: 'plans', nargs: '+', default: ['nnUNetPlans'], help: 'plans identifiers to consider', metavar: 'PLANS' },
       { flags: ['-f'], dest: 'folds', type: 'int', nargs: '+', default: [0, 1, 2, 3, 4], help: 'folds', metavar: 'FOLD' },
       { flags: ['--disable_ensembling'], dest: 'noEnsembling', type: 'flag', help: 'consider single models only' },
-      { flags: ['-np'], dest: 'np', type: 'int', default: 4, help: 'accepted for compatibility (the server decides)' },
+      { flags: ['-np'], dest: 'np', type: 'int', default: 4, help: 'cases processed in parallel' },
       { flags: ['--no_overwrite'], dest: 'noOverwrite', type: 'flag', help: 'accepted for compatibility' },
       ...SERVER_OPTIONS,
     ],
   },
   async run(args, io) {
-    const trainers = args.trainers as string[];
-    const plans = args.plans as string[];
-    // FindBestConfiguration compares the configurations of one trainer and plans.
-    if (trainers.length !== 1) throw new UsageError(`-tr: give one trainer per run (got ${trainers.length}); compare trainers by running once per trainer`, 'find_best_configuration');
-    if (plans.length !== 1) throw new UsageError(`-p: give one plans identifier per run (got ${plans.length})`, 'find_best_configuration');
     return withConnection(args, io, async ({ client }, signal) => {
       const job = await client.findBestConfiguration({
         dataset: String(args.dataset),
         configurations: args.configurations as string[],
-        trainer: trainers[0],
-        plans: plans[0],
+        trainers: args.trainers as string[],
+        plans_identifiers: args.plans as string[],
+        num_processes: args.np as number,
         folds: (args.folds as number[]).map(String),
         disable_ensembling: Boolean(args.noEnsembling),
       });

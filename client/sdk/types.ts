@@ -140,6 +140,9 @@ export interface FindBestConfigurationRequest {
   plans?: string;
   folds?: string[];
   disable_ensembling?: boolean;
+  trainers?: string[];
+  plans_identifiers?: string[];
+  num_processes?: number;
 }
 
 export interface PredictProgress {

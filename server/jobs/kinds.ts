@@ -209,6 +209,10 @@ export interface FindBestParams {
   plans?: string;
   folds?: number[];
   disableEnsembling?: boolean;
+  /** Several trainers / plans identifiers to compare; `trainer` / `plans` otherwise. */
+  trainers?: string[];
+  plansIdentifiers?: string[];
+  numProcesses?: number;
 }
 
 function findBestKind(o: KindsOptions): JobKindSpec {
@@ -219,8 +223,9 @@ function findBestKind(o: KindsOptions): JobKindSpec {
       const r = await untilShutdown(
         findBestConfiguration(p.dataset, {
           ...(p.configurations?.length ? { configurations: p.configurations } : {}),
-          trainers: [p.trainer || 'nnUNetTrainer'],
-          plansIdentifiers: [p.plans || 'nnUNetPlans'],
+          trainers: p.trainers?.length ? p.trainers : [p.trainer || 'nnUNetTrainer'],
+          plansIdentifiers: p.plansIdentifiers?.length ? p.plansIdentifiers : [p.plans || 'nnUNetPlans'],
+          ...(p.numProcesses ? { concurrency: p.numProcesses } : {}),
           ...(p.folds?.length ? { folds: p.folds } : {}),
           allowEnsembling: !p.disableEnsembling,
           env: rootsEnv(o.roots),

@@ -135,6 +135,17 @@ function serverStreaming(fn: (call: grpc.ServerWritableStream<unknown, unknown>)
 
 const optionalName = (field: string, v: unknown, what: string) => (v === undefined || v === '' ? undefined : checkName(field, v, what));
 
+/** FindBestConfiguration's lists of trainers and plans (either these or the single fields) and its worker count. */
+function findBestLists(r: { trainer?: string; plans?: string; trainers?: string[]; plans_identifiers?: string[]; num_processes?: number }): Pick<FindBestParams, 'trainers' | 'plansIdentifiers' | 'numProcesses'> {
+  const trainers = (r.trainers ?? []).map((t, i) => checkName(`trainers[${i}]`, t, 'trainer'));
+  const plans = (r.plans_identifiers ?? []).map((p, i) => checkName(`plans_identifiers[${i}]`, p, 'plans identifier'));
+  if (trainers.length > 0 && r.trainer) throw invalidArgument('trainers', 'give trainer or trainers, not both');
+  if (plans.length > 0 && r.plans) throw invalidArgument('plans_identifiers', 'give plans or plans_identifiers, not both');
+  const numProcesses = Number(r.num_processes ?? 0);
+  if (!Number.isInteger(numProcesses) || numProcesses < 0) throw invalidArgument('num_processes', 'must be a non-negative integer');
+  return { ...(trainers.length ? { trainers } : {}), ...(plans.length ? { plansIdentifiers: plans } : {}), ...(numProcesses > 0 ? { numProcesses } : {}) };
+}
+
 function trainFoldParams(r: Record<string, unknown>): TrainFoldParams {
   const trainer = optionalName('trainer', r.trainer, 'trainer');
   // Trainer modules (paths) run arbitrary code; over the API only the built-in variants are allowed.
@@ -215,7 +226,7 @@ export function jobHooks(queue: JobQueue): JobHooks {
       const page = await queue.store.list({ kind, state, limit: Math.min(size || DEFAULT_PAGE, MAX_PAGE), before });
       return { jobs: page.jobs.map(jobToProto), next_page_token: page.cursor === undefined ? '' : String(page.cursor) };
     }),
-    FindBestConfiguration: unary(async (r: { dataset?: string; configurations?: string[]; trainer?: string; plans?: string; folds?: string[]; disable_ensembling?: boolean }) => {
+    FindBestConfiguration: unary(async (r: { dataset?: string; configurations?: string[]; trainer?: string; plans?: string; folds?: string[]; disable_ensembling?: boolean; trainers?: string[]; plans_identifiers?: string[]; num_processes?: number }) => {
       const folds = (r.folds ?? []).map((f, i) => {
         const v = checkFold(`folds[${i}]`, f);
         if (v === 'all') throw invalidArgument(`folds[${i}]`, 'cross-validation compares numbered folds');
@@ -228,6 +239,7 @@ export function jobHooks(queue: JobQueue): JobHooks {
         ...(optionalName('plans', r.plans, 'plans identifier') ? { plans: r.plans } : {}),
         folds,
         disableEnsembling: Boolean(r.disable_ensembling),
+        ...findBestLists(r),
       };
       return { job: jobToProto(await submit(queue, KIND_FIND_BEST_CONFIGURATION, params as unknown as Record<string, unknown>)) };
     }),
