@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { zipSync } from 'fflate';
 import { dataRoots } from '../../server/dataset/paths.js';
-import { DicomWebClient, dicomWebConfigFromEnv, type SeriesSummary } from '../../server/dicomweb/client.js';
+import { DicomWebClient, dicomWebConfigFromEnv, DicomWebError, type SeriesSummary } from '../../server/dicomweb/client.js';
 import { loadModelFolder, releaseModel } from '../../server/inference/model-folder.js';
 import { predictCase } from '../../server/inference/predictor.js';
 import { predictionToSeg, seriesToNifti } from '../../server/io/dicom/case.js';
@@ -22,6 +22,14 @@ import { listModels } from '../../server/models/repository.js';
 import { nnunetV1 } from '../../server/rpc/protos.js';
 import { UsageError, type ParsedArgs } from '../args.js';
 import { EXIT, type Command, type CommandIO } from './types.js';
+
+/** A problem the user can act on (no such model, no or several image series, a bad SEG transfer). */
+export class PredictDicomwebError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PredictDicomwebError';
+  }
+}
 
 /** Modalities of image series a model can read; SEG, SR, PR... series of the study are passed over. */
 const IMAGE_MODALITIES = new Set(['CT', 'MR', 'PT']);
@@ -80,8 +88,8 @@ export async function predictDicomOnServer(r: DicomPredictRequest): Promise<Dico
           received += m.chunk.data.length;
         } else if (m.summary) {
           const s = m.summary;
-          if (!seg || !geometry || received !== seg.length) return reject(new Error(`the server sent ${received} of ${seg?.length ?? 0} SEG bytes`));
-          if (createHash('sha256').update(seg).digest('hex') !== s.dicom_seg_sha256) return reject(new Error('the SEG received does not match the SHA-256 the server sent'));
+          if (!seg || !geometry || received !== seg.length) return reject(new PredictDicomwebError(`the server sent ${received} of ${seg?.length ?? 0} SEG bytes`));
+          if (createHash('sha256').update(seg).digest('hex') !== s.dicom_seg_sha256) return reject(new PredictDicomwebError('the SEG received does not match the SHA-256 the server sent'));
           resolve({ seg, sopInstanceUID: s.dicom_seg_sop_instance_uid, seriesInstanceUID: s.dicom_seg_series_instance_uid, geometry });
         }
       });
@@ -119,7 +127,7 @@ export async function predictDicomLocally(
   const hit = candidates.find((m) => m.trainer === trainer && m.plans === plans && m.configuration === model.configuration);
   if (!hit) {
     const known = candidates.map((m) => `${m.trainer}__${m.plans}__${m.configuration}`).join(', ') || 'none';
-    throw new Error(`model ${model.dataset}/${trainer}__${plans}__${model.configuration} is not installed under ${results} (installed for this dataset: ${known})`);
+    throw new PredictDicomwebError(`model ${model.dataset}/${trainer}__${plans}__${model.configuration} is not installed under ${results} (installed for this dataset: ${known})`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'nnunet-dicomweb-'));
   const loaded = await loadModelFolder(hit.folder, { folds: o.folds });
@@ -139,8 +147,8 @@ export function chooseSeries(study: string, series: SeriesSummary[]): string {
   const images = series.filter((s) => IMAGE_MODALITIES.has(s.modality));
   const list = series.map((s) => `${s.seriesInstanceUID} (${s.modality || '?'}${s.seriesDescription ? `, "${s.seriesDescription}"` : ''}, ${s.instances} instances)`).join('; ');
   if (images.length === 1) return images[0].seriesInstanceUID;
-  if (images.length === 0) throw new Error(`study ${study} has no CT, MR or PET series${list ? `: ${list}` : ''}`);
-  throw new Error(`study ${study} has ${images.length} image series; choose one with --series: ${list}`);
+  if (images.length === 0) throw new PredictDicomwebError(`study ${study} has no CT, MR or PET series${list ? `: ${list}` : ''}`);
+  throw new PredictDicomwebError(`study ${study} has ${images.length} image series; choose one with --series: ${list}`);
 }
 
 export const predictDicomwebCommand: Command = {
@@ -164,24 +172,36 @@ export const predictDicomwebCommand: Command = {
     ],
   },
   async run(args: ParsedArgs, io: CommandIO): Promise<number> {
-    const config = dicomWebConfigFromEnv(io.env, args.url as string | undefined);
-    if (!config) throw new UsageError('give --url or set NNUNET_DICOMWEB_URL', 'predict_dicomweb');
-    const pacs = new DicomWebClient(config);
-    const study = String(args.study);
-    const series = (args.series as string | undefined) ?? chooseSeries(study, await pacs.searchSeries(study));
-    const files = await pacs.retrieveSeries(study, series);
-    if (files.length === 0) throw new Error(`series ${series} of study ${study} has no instances`);
-    io.stderr(`retrieved ${files.length} instance(s) of series ${series}`);
-    const model = { dataset: String(args.dataset), configuration: String(args.configuration), trainer: String(args.trainer), plans: String(args.plans) };
-    const folds = args.folds as string[] | undefined;
-    const mirroring = !args.disableTta;
-    const address = (args.server as string | undefined) ?? io.env.NNUNET_SERVER;
-    const result = address
-      ? await predictDicomOnServer({ address, token: (args.token as string | undefined) ?? io.env.NNUNET_TOKEN, model, folds, mirroring, files, seriesInstanceUID: series })
-      : await predictDicomLocally(files, model, { folds, mirroring, seriesInstanceUID: series, env: io.env });
-    await pacs.store(study, [result.seg]);
-    io.stderr(`stored the DICOM SEG (series ${result.seriesInstanceUID}, ${result.seg.length} bytes) into study ${study}`);
-    io.stdout(result.sopInstanceUID);
-    return EXIT.ok;
+    try {
+      return await predictDicomweb(args, io);
+    } catch (err) {
+      if (err instanceof DicomWebError || err instanceof PredictDicomwebError) {
+        io.stderr(`nnunet predict_dicomweb: error: ${err.message}`);
+        return EXIT.failed;
+      }
+      throw err;
+    }
   },
 };
+
+async function predictDicomweb(args: ParsedArgs, io: CommandIO): Promise<number> {
+  const config = dicomWebConfigFromEnv(io.env, args.url as string | undefined);
+  if (!config) throw new UsageError('give --url or set NNUNET_DICOMWEB_URL', 'predict_dicomweb');
+  const pacs = new DicomWebClient(config);
+  const study = String(args.study);
+  const series = (args.series as string | undefined) ?? chooseSeries(study, await pacs.searchSeries(study));
+  const files = await pacs.retrieveSeries(study, series);
+  if (files.length === 0) throw new PredictDicomwebError(`series ${series} of study ${study} has no instances`);
+  io.stderr(`retrieved ${files.length} instance(s) of series ${series}`);
+  const model = { dataset: String(args.dataset), configuration: String(args.configuration), trainer: String(args.trainer), plans: String(args.plans) };
+  const folds = args.folds as string[] | undefined;
+  const mirroring = !args.disableTta;
+  const address = (args.server as string | undefined) ?? io.env.NNUNET_SERVER;
+  const result = address
+    ? await predictDicomOnServer({ address, token: (args.token as string | undefined) ?? io.env.NNUNET_TOKEN, model, folds, mirroring, files, seriesInstanceUID: series })
+    : await predictDicomLocally(files, model, { folds, mirroring, seriesInstanceUID: series, env: io.env });
+  await pacs.store(study, [result.seg]);
+  io.stderr(`stored the DICOM SEG (series ${result.seriesInstanceUID}, ${result.seg.length} bytes) into study ${study}`);
+  io.stdout(result.sopInstanceUID);
+  return EXIT.ok;
+}
