@@ -6,6 +6,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataRoots, type DataRoots } from './dataset/paths.js';
+import { dicomWebConfigFromEnv, type DicomWebConfig } from './dicomweb/client.js';
 
 export interface ServerConfig {
   host: string;
@@ -65,6 +66,11 @@ export interface ServerConfig {
    * a free one. It binds the same host as the main port.
    */
   healthPort: number;
+  /**
+   * The PACS that Predict may pull series from (PredictHeader.dicomweb_series) and store SEGs
+   * into: `NNUNET_DICOMWEB_URL` with `NNUNET_DICOMWEB_USER`/`_PASSWORD` or `_TOKEN`. Unset: none.
+   */
+  dicomweb?: DicomWebConfig;
 }
 
 function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -104,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
     preprocessWorkers: intFromEnv(env, 'NNUNET_PREPROCESS_WORKERS', Math.min(2, availableParallelism())),
     healthPort: intFromEnv(env, 'NNUNET_HEALTH_PORT', -1),
+    dicomweb: dicomWebConfigFromEnv(env),
     ...overrides,
   };
   for (const [key, value] of Object.entries({ port: config.port, metricsPort: config.metricsPort, healthPort: config.healthPort })) {

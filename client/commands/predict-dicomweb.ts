@@ -41,7 +41,9 @@ export interface DicomPredictRequest {
   model: { dataset: string; configuration: string; trainer?: string; plans?: string };
   folds?: string[];
   mirroring?: boolean;
-  files: DicomFile[];
+  /** The series' files; or instead `dicomweb`, a series the server pulls from its own PACS. */
+  files?: DicomFile[];
+  dicomweb?: { url?: string; study: string; series: string; storeSeg?: boolean };
   seriesInstanceUID?: string;
 }
 
@@ -50,6 +52,8 @@ export interface DicomPredictResult {
   sopInstanceUID: string;
   seriesInstanceUID: string;
   geometry: { shape: number[]; spacing: number[]; affine: number[] };
+  /** The server stored the SEG into its PACS (dicomweb.storeSeg). */
+  stored: boolean;
 }
 
 /** The series' files as one zip (stored, not deflated: pixel data is often compressed already). */
@@ -63,7 +67,7 @@ interface PredictMessage {
   progress?: unknown;
   geometry?: { shape: number[]; spacing: number[]; affine: number[]; dicom_seg_size_bytes: number };
   chunk?: { output: string; offset: number; data: Buffer };
-  summary?: { dicom_seg_sha256: string; dicom_seg_sop_instance_uid: string; dicom_seg_series_instance_uid: string };
+  summary?: { dicom_seg_sha256: string; dicom_seg_sop_instance_uid: string; dicom_seg_series_instance_uid: string; dicom_seg_stored: boolean };
 }
 
 /** Predict over gRPC with DICOM input, asking for the DICOM SEG only; checks its SHA-256. */
@@ -72,7 +76,7 @@ export async function predictDicomOnServer(r: DicomPredictRequest): Promise<Dico
   const client = new Inference(r.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   const metadata = new grpc.Metadata();
   if (r.token) metadata.set('authorization', `Bearer ${r.token}`);
-  const zip = zipSeries(r.files);
+  const zip = r.files ? zipSeries(r.files) : new Uint8Array(0);
   try {
     return await new Promise<DicomPredictResult>((resolve, reject) => {
       const call = (client as unknown as { Predict(md: grpc.Metadata): grpc.ClientDuplexStream<object, PredictMessage> }).Predict(metadata);
@@ -90,7 +94,7 @@ export async function predictDicomOnServer(r: DicomPredictRequest): Promise<Dico
           const s = m.summary;
           if (!seg || !geometry || received !== seg.length) return reject(new PredictDicomwebError(`the server sent ${received} of ${seg?.length ?? 0} SEG bytes`));
           if (createHash('sha256').update(seg).digest('hex') !== s.dicom_seg_sha256) return reject(new PredictDicomwebError('the SEG received does not match the SHA-256 the server sent'));
-          resolve({ seg, sopInstanceUID: s.dicom_seg_sop_instance_uid, seriesInstanceUID: s.dicom_seg_series_instance_uid, geometry });
+          resolve({ seg, sopInstanceUID: s.dicom_seg_sop_instance_uid, seriesInstanceUID: s.dicom_seg_series_instance_uid, geometry, stored: s.dicom_seg_stored });
         }
       });
       call.on('error', reject);
@@ -101,8 +105,9 @@ export async function predictDicomOnServer(r: DicomPredictRequest): Promise<Dico
           mirroring: r.mirroring ?? true,
           outputs: ['PREDICT_OUTPUT_DICOM_SEG'],
           input_format: 'INPUT_FORMAT_DICOM',
-          channel_sizes_bytes: [zip.length],
+          channel_sizes_bytes: r.files ? [zip.length] : [],
           dicom_series_instance_uid: r.seriesInstanceUID ?? '',
+          dicomweb_series: r.dicomweb ? { url: r.dicomweb.url ?? '', study_instance_uid: r.dicomweb.study, series_instance_uid: r.dicomweb.series, store_seg: r.dicomweb.storeSeg ?? false } : null,
         },
       });
       const chunk = 1024 * 1024;

@@ -14,6 +14,8 @@ import { invalidArgument, notFound, RpcError } from './errors.js';
 import { resolveModel, type ModelRef } from './models.js';
 import { checkDeclaredSize, checkFold } from './validate.js';
 import type { ModelFolder } from '../models/repository.js';
+import { DicomWebClient, DicomWebError } from '../dicomweb/client.js';
+import type { DicomFile } from '../io/dicom/series.js';
 
 export interface RawGeometry {
   shape: number[];
@@ -32,6 +34,7 @@ export interface PredictHeader {
   channel_sizes_bytes: number[];
   raw_geometry?: RawGeometry | null;
   dicom_series_instance_uid?: string;
+  dicomweb_series?: { url: string; study_instance_uid: string; series_instance_uid: string; store_seg: boolean } | null;
 }
 
 export interface VolumeChunk {
@@ -51,6 +54,8 @@ export interface PredictPlan {
   wantDicomSeg: boolean;
   /** DICOM input: channel 0 is a zip of the series' Part 10 files. */
   dicom?: { seriesInstanceUID?: string };
+  /** DICOM pulled from the configured PACS instead of received. */
+  dicomweb?: { study: string; series: string; storeSeg: boolean };
   channelSizes: number[];
   raw?: { shape: [number, number, number]; spacing: [number, number, number]; affine: number[][]; datatype: NiftiDatatype };
 }
@@ -95,6 +100,51 @@ function planRaw(g: RawGeometry | null | undefined, channels: number, config: Se
   return { shape: [g.shape[2], g.shape[1], g.shape[0]], spacing: [spacing[2], spacing[1], spacing[0]], affine, datatype, bytesPerChannel };
 }
 
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+
+function planDicomWeb(ref: NonNullable<PredictHeader['dicomweb_series']>, sizes: number[], config: ServerConfig, wantSeg: boolean): NonNullable<PredictPlan['dicomweb']> {
+  if (!config.dicomweb) throw new RpcError(grpc.status.FAILED_PRECONDITION, 'the server has no PACS configured (NNUNET_DICOMWEB_URL); send the series as a zip instead', 'header.dicomweb_series');
+  const normalise = (u: string) => u.replace(/\/+$/, '');
+  if (ref.url && normalise(ref.url) !== normalise(config.dicomweb.url)) {
+    throw new RpcError(grpc.status.PERMISSION_DENIED, 'the server pulls only from its configured PACS (NNUNET_DICOMWEB_URL); leave url empty or give that URL', 'header.dicomweb_series.url');
+  }
+  for (const [field, value] of [['study_instance_uid', ref.study_instance_uid], ['series_instance_uid', ref.series_instance_uid]] as const) {
+    if (!UID.test(value) || value.length > 64) throw invalidArgument(`header.dicomweb_series.${field}`, `must be a DICOM UID (digits and dots, at most 64 characters), got "${value}"`);
+  }
+  if (sizes.length > 0) throw invalidArgument('header.channel_sizes_bytes', 'a DICOMweb series is pulled by the server: send no channel sizes and no chunks');
+  if (ref.store_seg && !wantSeg) throw invalidArgument('header.dicomweb_series.store_seg', 'storing the SEG needs PREDICT_OUTPUT_DICOM_SEG in outputs');
+  return { study: ref.study_instance_uid, series: ref.series_instance_uid, storeSeg: ref.store_seg };
+}
+
+/** DICOMweb failures as status codes: the PACS unreachable or refusing is not a bug of ours. */
+function pacsError(err: unknown): unknown {
+  if (!(err instanceof DicomWebError)) return err;
+  const code =
+    err.status === 0 || err.status >= 500 ? grpc.status.UNAVAILABLE : err.status === 404 ? grpc.status.NOT_FOUND : err.status === 401 || err.status === 403 ? grpc.status.FAILED_PRECONDITION : grpc.status.FAILED_PRECONDITION;
+  return new RpcError(code, `PACS: ${err.message}`, 'header.dicomweb_series');
+}
+
+/** Pulls the planned series from the configured PACS (WADO-RS). */
+export async function pullDicomWebSeries(plan: PredictPlan, config: ServerConfig): Promise<DicomFile[]> {
+  const ref = plan.dicomweb!;
+  try {
+    const files = await new DicomWebClient(config.dicomweb!).retrieveSeries(ref.study, ref.series);
+    if (files.length === 0) throw new RpcError(grpc.status.NOT_FOUND, `series ${ref.series} of study ${ref.study} has no instances in the PACS`, 'header.dicomweb_series');
+    return files;
+  } catch (err) {
+    throw pacsError(err);
+  }
+}
+
+/** Stores a SEG into the planned series' study (STOW-RS). */
+export async function storeDicomWebSeg(plan: PredictPlan, config: ServerConfig, seg: Uint8Array): Promise<void> {
+  try {
+    await new DicomWebClient(config.dicomweb!).store(plan.dicomweb!.study, [seg]);
+  } catch (err) {
+    throw pacsError(err);
+  }
+}
+
 /** Validates a Predict header; INVALID_ARGUMENT naming the field, NOT_FOUND, RESOURCE_EXHAUSTED. */
 export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan {
   const model = resolveModel(config.roots.results, h.model, 'header.model');
@@ -134,6 +184,11 @@ export function planPredict(h: PredictHeader, config: ServerConfig): PredictPlan
     plan.channelSizes = Array<number>(channels).fill(raw.bytesPerChannel);
   } else if (h.input_format === 'INPUT_FORMAT_DICOM') {
     if (channels !== 1) throw new RpcError(grpc.status.FAILED_PRECONDITION, `DICOM input feeds one channel; the model takes ${channels} (${Object.values(json.channel_names).join(', ')})`, 'header.input_format');
+    if (h.dicomweb_series?.study_instance_uid || h.dicomweb_series?.series_instance_uid) {
+      plan.dicomweb = planDicomWeb(h.dicomweb_series, h.channel_sizes_bytes, config, plan.wantDicomSeg);
+      plan.dicom = { seriesInstanceUID: plan.dicomweb.series };
+      return plan;
+    }
     if (h.channel_sizes_bytes.length !== 1) throw invalidArgument('header.channel_sizes_bytes', `DICOM input is one zip of the series' files: give its size, got ${h.channel_sizes_bytes.length} size(s)`);
     plan.channelSizes = [checkDeclaredSize('header.channel_sizes_bytes[0]', h.channel_sizes_bytes[0], config.maxUploadBytes)];
     plan.dicom = { seriesInstanceUID: h.dicom_series_instance_uid || undefined };

@@ -13,12 +13,12 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { CaseWork } from '../inference/case-work.js';
 import { predictCase } from '../inference/predictor.js';
-import { dicomZipToNifti, predictionToSeg } from '../io/dicom/case.js';
+import { dicomZipToNifti, predictionToSeg, seriesToNifti } from '../io/dicom/case.js';
 import type { Admission } from './admission.js';
 import { callLogger, type RpcContext } from './context.js';
 import { CallCancelledError, RpcError, toServiceError } from './errors.js';
 import type { ModelCache } from './model-cache.js';
-import { planPredict, spoolChannels, type PredictHeader, type VolumeChunk } from './predict-input.js';
+import { planPredict, pullDicomWebSeries, spoolChannels, storeDicomWebSeg, type PredictHeader, type VolumeChunk } from './predict-input.js';
 import { whenCancelled } from './upload.js';
 
 interface PredictRequest {
@@ -78,10 +78,13 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     await mkdir(ctx.config.tmpDir, { recursive: true });
     dir = await mkdtemp(join(ctx.config.tmpDir, 'nnunet-predict-'));
     const files = await spoolChannels(next, plan, dir, ctx.metrics);
-    // DICOM input: the zipped series becomes the one NIfTI channel the predictor reads.
-    const dicom = plan.dicom
-      ? await dicomZipToNifti(files[0], dir, { maxBytes: ctx.config.maxUploadBytes }, { seriesInstanceUID: plan.dicom.seriesInstanceUID, maxVoxels: ctx.config.maxVoxels, forSeg: plan.wantDicomSeg })
-      : undefined;
+    // DICOM input (zipped, or pulled from the PACS) becomes the one NIfTI channel the predictor reads.
+    const dicomOptions = { seriesInstanceUID: plan.dicom?.seriesInstanceUID, maxVoxels: ctx.config.maxVoxels, forSeg: plan.wantDicomSeg };
+    const dicom = plan.dicomweb
+      ? await seriesToNifti(await pullDicomWebSeries(plan, ctx.config), dir, dicomOptions)
+      : plan.dicom
+        ? await dicomZipToNifti(files[0], dir, { maxBytes: ctx.config.maxUploadBytes }, dicomOptions)
+        : undefined;
 
     const queuedAt = performance.now();
     if (admission.running >= admission.maxRunning) await send(call, { progress: { stage: 'PREDICT_STAGE_QUEUED', done: 0, total: 0 } }, cancel.promise);
@@ -150,6 +153,7 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     if (segmentation) await sendOutput(call, 'PREDICT_OUTPUT_SEGMENTATION', segmentation, ctx.config.chunkSizeBytes, cancel.promise, ctx);
     if (probabilities) await sendOutput(call, 'PREDICT_OUTPUT_PROBABILITIES', probabilities, ctx.config.chunkSizeBytes, cancel.promise, ctx);
     if (dicomSeg) await sendOutput(call, 'PREDICT_OUTPUT_DICOM_SEG', dicomSeg.bytes, ctx.config.chunkSizeBytes, cancel.promise, ctx);
+    if (dicomSeg && plan.dicomweb?.storeSeg) await storeDicomWebSeg(plan, ctx.config, dicomSeg.bytes);
     const summary = {
       segmentation_sha256: segmentation ? sha256(segmentation) : '',
       probabilities_sha256: probabilities ? sha256(probabilities) : '',
@@ -161,6 +165,7 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
       dicom_seg_sha256: dicomSeg ? sha256(dicomSeg.bytes) : '',
       dicom_seg_sop_instance_uid: dicomSeg?.sopInstanceUID ?? '',
       dicom_seg_series_instance_uid: dicomSeg?.seriesInstanceUID ?? '',
+      dicom_seg_stored: Boolean(dicomSeg && plan.dicomweb?.storeSeg),
     };
     await send(call, { summary }, cancel.promise);
     call.end();

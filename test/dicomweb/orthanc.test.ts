@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from '../../client/args.js';
-import { predictDicomwebCommand } from '../../client/commands/predict-dicomweb.js';
+import * as grpc from '@grpc/grpc-js';
+import { predictDicomOnServer, predictDicomwebCommand } from '../../client/commands/predict-dicomweb.js';
 import { DicomWebClient } from '../../server/dicomweb/client.js';
 import { readSegmentation } from '../../server/io/dicom/seg-read.js';
 import { readDicomSeries } from '../../server/io/dicom/series.js';
@@ -100,7 +101,8 @@ describe('PACS round trip with Orthanc over DICOMweb', function () {
     }
     mkdirSync(results, { recursive: true });
     installFixtureModel(results);
-    server = await startServerProcess({ NNUNET_HOME: tmp.dir, nnUNet_results: results });
+    // The server knows the PACS too, for Predict's DICOMweb input.
+    server = await startServerProcess({ NNUNET_HOME: tmp.dir, nnUNet_results: results, NNUNET_DICOMWEB_URL: `${base}/dicom-web/`, NNUNET_DICOMWEB_USER: USER, NNUNET_DICOMWEB_PASSWORD: PASSWORD });
   });
 
   after(async () => {
@@ -152,6 +154,25 @@ describe('PACS round trip with Orthanc over DICOMweb', function () {
     const pacs = new DicomWebClient({ url: `${base}/dicom-web`, user: USER, password: PASSWORD });
     const segs = (await pacs.searchSeries(CROPPED_UIDS.study)).filter((s) => s.modality === 'SEG');
     assert.equal(segs.length, 2);
+  });
+
+  it('lets Predict pull the series from the PACS configured on the server and store the SEG back', async () => {
+    const model = { dataset: '104', configuration, trainer, plans };
+    const result = await predictDicomOnServer({ address: server!.address, model, folds: ['0'], mirroring: false, dicomweb: { study: CROPPED_UIDS.study, series: CROPPED_UIDS.series, storeSeg: true } });
+    assert.equal(result.stored, true);
+    const pacs = new DicomWebClient({ url: `${base}/dicom-web`, user: USER, password: PASSWORD });
+    const segs = (await pacs.searchSeries(CROPPED_UIDS.study)).filter((s) => s.modality === 'SEG');
+    assert.ok(segs.some((s) => s.seriesInstanceUID === result.seriesInstanceUID), 'the SEG the server stored is in the study');
+    // Another host is refused: the server's credentials never go anywhere else.
+    await assert.rejects(
+      predictDicomOnServer({ address: server!.address, model, folds: ['0'], dicomweb: { url: 'http://example.org/dicom-web', study: CROPPED_UIDS.study, series: CROPPED_UIDS.series } }),
+      (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED && /configured PACS/.test(err.details),
+    );
+    // A series the PACS does not have.
+    await assert.rejects(
+      predictDicomOnServer({ address: server!.address, model, folds: ['0'], dicomweb: { study: CROPPED_UIDS.study, series: '2.25.42' } }),
+      (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && /PACS/.test(err.details),
+    );
   });
 
   it('says what is wrong with bad credentials and an unknown study', async () => {

@@ -43,25 +43,24 @@ export function unzipDicomFiles(name: string, zip: Uint8Array, limits: DicomZipL
   return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Reads the series in `files` and writes it as `dir`/dicom_0000.nii.gz for the predictor. */
-export async function seriesToNifti(files: DicomFile[], dir: string, options: ReadSeriesOptions = {}): Promise<{ niftiFile: string; series: DicomSeriesVolume }> {
-  const series = await readDicomSeries(files, options);
+/**
+ * Reads the series in `files` and writes it as `dir`/dicom_0000.nii.gz for the predictor.
+ * `forSeg`: the result will become a SEG, so the series must have the UIDs a SEG references.
+ */
+export async function seriesToNifti(files: DicomFile[], dir: string, options: ReadSeriesOptions & { forSeg?: boolean } = {}): Promise<{ niftiFile: string; series: DicomSeriesVolume }> {
+  const { forSeg, ...read } = options;
+  const series = await readDicomSeries(files, read);
+  if (forSeg) checkSegReferences(series.references);
   const niftiFile = join(dir, 'dicom_0000.nii.gz');
   const datatype = series.data instanceof Int16Array ? 'int16' : 'float32';
   await writeFileAtomic(niftiFile, encodeNifti({ data: series.data, shape: series.shape, channels: 1, spacing: series.spacing, affine: series.affine }, { datatype }, true, niftiFile));
   return { niftiFile, series };
 }
 
-/**
- * Reads a zip file of a series (see unzipDicomFiles) and writes it as NIfTI (see seriesToNifti).
- * `forSeg`: the result will become a SEG, so the series must have the UIDs a SEG references.
- */
+/** Reads a zip file of a series (see unzipDicomFiles) and writes it as NIfTI (see seriesToNifti). */
 export async function dicomZipToNifti(zipFile: string, dir: string, limits: DicomZipLimits, options: ReadSeriesOptions & { forSeg?: boolean } = {}): Promise<{ niftiFile: string; series: DicomSeriesVolume }> {
   const files = unzipDicomFiles('DICOM zip', new Uint8Array(await readFile(zipFile)), limits);
-  const { forSeg, ...read } = options;
-  const result = await seriesToNifti(files, dir, read);
-  if (forSeg) checkSegReferences(result.series.references);
-  return result;
+  return seriesToNifti(files, dir, options);
 }
 
 /**
