@@ -3,6 +3,7 @@
 // is served there, and draining after SIGTERM shows NOT_SERVING on it before the port closes.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -60,15 +61,25 @@ function healthClient(address: string): grpc.Client & Record<string, (...args: u
     }
   });
 
-  it('reports the health port in GetServerInfo (over mTLS)', async () => {
+  it('reports its ports, accelerators, training concurrency and worker pool in GetServerInfo (over mTLS)', async () => {
     const client = new NnunetClient({
       address: server.address,
       tls: { ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key') },
       channelOptions: { 'grpc.ssl_target_name_override': 'localhost' },
     });
     try {
-      const info = (await client.serverInfo()) as unknown as { ports: { grpc: number; health: number } };
-      assert.deepEqual([info.ports.grpc, info.ports.health], [server.grpcPort, Number(healthAddress.split(':')[1])]);
+      const info = (await client.serverInfo()) as unknown as {
+        ports: { grpc: number; metrics: number; health: number };
+        cuda_device_count: number;
+        onnxruntime_execution_providers: { name: string; bundled: boolean }[];
+        max_concurrent_trainings: number;
+        preprocess_workers: number;
+      };
+      assert.deepEqual(info.ports, { grpc: server.grpcPort, metrics: server.metricsPort, health: Number(healthAddress.split(':')[1]) });
+      assert.ok(info.onnxruntime_execution_providers.some((p) => p.name === 'cpu' && p.bundled));
+      // One training per CUDA device; without one (this machine) NNUNET_CPU_TRAININGS, default 1.
+      assert.equal(info.max_concurrent_trainings, info.cuda_device_count > 0 ? info.cuda_device_count : 1);
+      assert.equal(info.preprocess_workers, Number(process.env.NNUNET_PREPROCESS_WORKERS || Math.min(2, availableParallelism())));
     } finally {
       client.close();
     }
