@@ -68,6 +68,16 @@ describe('Predict with a DICOM series in and a DICOM SEG out', function () {
     assert.ok(seg.frames >= 2);
   });
 
+  it('answers INVALID_ARGUMENT naming the zip entry that is not DICOM', async () => {
+    const files = [...(await croppedExample()).slice(0, 3), { name: 'notes.txt', bytes: new TextEncoder().encode('not DICOM') }];
+    // zipSeries names the entries 00000.dcm, 00001.dcm, ... in order.
+    await assert.rejects(predictDicomOnServer({ address: server.address, model, folds: ['0'], mirroring: false, files }), (err: grpc.ServiceError) => {
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(err.details, /^00003\.dcm: not a DICOM Part 10 file/);
+      return true;
+    });
+  });
+
   it('refuses, before predicting, a DICOM series whose UIDs were blanked (a SEG could not reference it)', async () => {
     // The example as shipped: the anonymiser blanked Study and Series Instance UIDs.
     await assert.rejects(predictDicomOnServer({ address: server.address, model, folds: ['0'], mirroring: false, files: exampleFiles().slice(0, 3) }), (err: grpc.ServiceError) => {

@@ -3,12 +3,13 @@
 // is written as a DICOM SEG referencing that series.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { unzipSync } from 'fflate';
-import { encodeNifti } from '../nifti.js';
-import { writeFileAtomic } from '../atomic.js';
+import { ImageFormatError, VolumeTooLargeError } from '../errors.js';
 import { DicomError } from './errors.js';
 import { checkSegReferences, writeSegmentation, type WrittenSeg } from './seg.js';
-import { readDicomSeries, type DicomFile, type DicomSeriesVolume, type ReadSeriesOptions } from './series.js';
+import type { DicomFile, DicomSeriesVolume, ReadSeriesOptions } from './series.js';
+import type { SeriesWorkerError, SeriesWorkerTask } from './series-worker.js';
 
 export interface DicomZipLimits {
   /** Most bytes all entries may inflate to. */
@@ -44,17 +45,31 @@ export function unzipDicomFiles(name: string, zip: Uint8Array, limits: DicomZipL
 }
 
 /**
- * Reads the series in `files` and writes it as `dir`/dicom_0000.nii.gz for the predictor.
- * `forSeg`: the result will become a SEG, so the series must have the UIDs a SEG references.
+ * Reads the series in `files` and writes it as `dir`/dicom_0000.nii.gz for the predictor, in a
+ * worker thread (see series-worker.ts). `forSeg`: the result will become a SEG, so the series must
+ * have the UIDs a SEG references.
  */
 export async function seriesToNifti(files: DicomFile[], dir: string, options: ReadSeriesOptions & { forSeg?: boolean } = {}): Promise<{ niftiFile: string; series: DicomSeriesVolume }> {
   const { forSeg, ...read } = options;
-  const series = await readDicomSeries(files, read);
-  if (forSeg) checkSegReferences(series.references);
   const niftiFile = join(dir, 'dicom_0000.nii.gz');
-  const datatype = series.data instanceof Int16Array ? 'int16' : 'float32';
-  await writeFileAtomic(niftiFile, encodeNifti({ data: series.data, shape: series.shape, channels: 1, spacing: series.spacing, affine: series.affine }, { datatype }, true, niftiFile));
+  const task: SeriesWorkerTask = { files, options: read, niftiFile };
+  const series = await new Promise<DicomSeriesVolume>((resolve, reject) => {
+    const worker = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: task });
+    worker.once('message', (m: { ok: true; series: DicomSeriesVolume } | { ok: false; error: SeriesWorkerError }) => (m.ok ? resolve(m.series) : reject(reviveError(m.error))));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the DICOM reading thread exited (code ${code}) without an answer`)));
+  });
+  if (forSeg) checkSegReferences(series.references);
   return { niftiFile, series };
+}
+
+/** The worker module: series-worker.js in dist/; under tsx a .mjs entry that loads the .ts through tsx. */
+const WORKER_FILE = import.meta.url.endsWith('.ts') ? './series-worker.dev.mjs' : './series-worker.js';
+
+/** An error from the worker with its class, so the RPC layer maps it as if thrown here. */
+function reviveError(e: SeriesWorkerError): Error {
+  const proto = e.name === 'VolumeTooLargeError' ? VolumeTooLargeError.prototype : e.name === 'DicomError' ? DicomError.prototype : e.name === 'ImageFormatError' ? ImageFormatError.prototype : Error.prototype;
+  return Object.assign(Object.create(proto) as Error, e);
 }
 
 /** Reads a zip file of a series (see unzipDicomFiles) and writes it as NIfTI (see seriesToNifti). */

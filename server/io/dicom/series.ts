@@ -173,7 +173,9 @@ export async function readDicomSeries(files: DicomFile[], options: ReadSeriesOpt
 
   const dataset = first.dataset;
   const patientStudy: NaturalDataset = {};
-  for (const key of PATIENT_STUDY_KEYWORDS) if (dataset[key] !== undefined) patientStudy[key] = dataset[key];
+  // Plain JSON copies: dcmjs wraps some values (person names, sequences) in proxies, which cannot
+  // cross to another thread.
+  for (const key of PATIENT_STUDY_KEYWORDS) if (dataset[key] !== undefined) patientStudy[key] = JSON.parse(JSON.stringify(dataset[key])) as unknown;
   const thickness = Number(dataset.SliceThickness);
   return {
     data,
