@@ -4,11 +4,54 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import dcmjs from 'dcmjs';
 import { DicomError } from '../../server/io/dicom/errors.js';
 import { readDicomSeries, type DicomFile } from '../../server/io/dicom/series.js';
 import { readNifti } from '../../server/io/nifti.js';
 import { tempDir } from '../helpers.js';
 import { EXAMPLE_SERIES, EXAMPLE_UIDS, exampleFiles, exampleWithUids, rewrite } from './dicom-fixture.js';
+
+/** A small single-frame CT slice written from scratch (Explicit VR Little Endian, native pixels). */
+function syntheticSlice(o: { z: number; values: number[]; bitsAllocated: 8 | 16; bitsStored?: number; signed: boolean; slope?: number; intercept?: number; photometric?: string }): DicomFile {
+  const rows = 2;
+  const columns = 3;
+  const sop = `2.25.777${Math.round(o.z * 10) + 5000}`;
+  const Typed = o.bitsAllocated === 8 ? (o.signed ? Int8Array : Uint8Array) : o.signed ? Int16Array : Uint16Array;
+  const pixels = new Typed(o.values);
+  const dataset = {
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.2',
+    SOPInstanceUID: sop,
+    StudyInstanceUID: '2.25.7771',
+    SeriesInstanceUID: '2.25.7772',
+    FrameOfReferenceUID: '2.25.7773',
+    Modality: 'CT',
+    ImagePositionPatient: [10, 20, o.z],
+    ImageOrientationPatient: [1, 0, 0, 0, 1, 0],
+    PixelSpacing: [0.5, 0.25],
+    Rows: rows,
+    Columns: columns,
+    SamplesPerPixel: 1,
+    PhotometricInterpretation: o.photometric ?? 'MONOCHROME2',
+    BitsAllocated: o.bitsAllocated,
+    BitsStored: o.bitsStored ?? o.bitsAllocated,
+    HighBit: (o.bitsStored ?? o.bitsAllocated) - 1,
+    PixelRepresentation: o.signed ? 1 : 0,
+    RescaleSlope: o.slope ?? 1,
+    RescaleIntercept: o.intercept ?? 0,
+    PixelData: [pixels.buffer],
+    _vrMap: { PixelData: o.bitsAllocated === 8 ? 'OB' : 'OW' },
+  };
+  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+    MediaStorageSOPClassUID: dataset.SOPClassUID,
+    MediaStorageSOPInstanceUID: sop,
+    TransferSyntaxUID: '1.2.840.10008.1.2.1',
+    ImplementationClassUID: '2.25.777',
+  });
+  const dict = new dcmjs.data.DicomDict(meta);
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
+  return { name: `slice-${o.z}.dcm`, bytes: new Uint8Array(dict.write()) };
+}
 
 async function rejects(files: DicomFile[], pattern: RegExp): Promise<DicomError> {
   let caught: unknown;
@@ -111,6 +154,36 @@ describe('DICOM series reading', function () {
     const header = { name: 'header-only.dcm', bytes: files[7].bytes.subarray(0, 1000) };
     await rejects([header], /^header-only\.dcm: truncated or corrupt DICOM file/);
     await rejects([{ name: 'notes.txt', bytes: new TextEncoder().encode('not a DICOM file') }], /^notes\.txt: not a DICOM Part 10 file/);
+  });
+
+  it('reads native 8- and 16-bit, signed and unsigned pixels with rescale, and masks to BitsStored', async function () {
+    // Signed 16-bit with an integer rescale: int16 HU, rows flipped (DICOM row 0 is array row 1).
+    const signed = await readDicomSeries([
+      syntheticSlice({ z: 0, values: [-1000, -1, 0, 1, 500, 32767], bitsAllocated: 16, signed: true, intercept: 0 }),
+      syntheticSlice({ z: 1.5, values: [1, 2, 3, 4, 5, 6], bitsAllocated: 16, signed: true, intercept: -10 }),
+    ]);
+    assert.ok(signed.data instanceof Float32Array, 'with intercept -10, the signed 16-bit range no longer fits int16');
+    assert.deepEqual([...signed.data], [1, 500, 32767, -1000, -1, 0, -6, -5, -4, -9, -8, -7]);
+    assert.deepEqual(signed.shape, [2, 2, 3]);
+    assert.deepEqual(signed.spacing, [1.5, 0.5, 0.25]);
+    // i: -0.25 along x (LPS -> RAS), j: +0.5 along y (rows flipped), origin at the last row of the first slice.
+    assert.deepEqual(signed.affine, [
+      [-0.25, 0, 0, -10],
+      [0, 0.5, 0, -20.5],
+      [0, 0, 1.5, 0],
+      [0, 0, 0, 1],
+    ]);
+    // 12 bits stored in 16 with junk in the top bits: masked away; a float slope gives float32.
+    const masked = await readDicomSeries([syntheticSlice({ z: 0, values: [0xf000 | 100, 4095, 0, 1, 2, 3], bitsAllocated: 16, bitsStored: 12, signed: false, slope: 0.5, intercept: -1024 })]);
+    assert.ok(masked.data instanceof Float32Array);
+    assert.deepEqual([...masked.data], [-1023.5, -1023, -1022.5, -974, 1023.5, -1024]);
+    // 8-bit signed and unsigned, MONOCHROME1 read as stored values (only the display inverts).
+    const u8 = await readDicomSeries([syntheticSlice({ z: 0, values: [0, 255, 7, 8, 9, 10], bitsAllocated: 8, signed: false, photometric: 'MONOCHROME1' })]);
+    assert.ok(u8.data instanceof Int16Array);
+    assert.deepEqual([...u8.data], [8, 9, 10, 0, 255, 7]);
+    const s8 = await readDicomSeries([syntheticSlice({ z: 0, values: [-128, 127, -1, 0, 1, 2], bitsAllocated: 8, signed: true })]);
+    assert.deepEqual([...s8.data], [0, 1, 2, -128, 127, -1]);
+    await rejects([syntheticSlice({ z: 0, values: [0, 0, 0, 0, 0, 0], bitsAllocated: 8, signed: false, photometric: 'PALETTE COLOR' })], /PhotometricInterpretation PALETTE COLOR is not supported/);
   });
 
   it('refuses mixed orientations, sizes and pixel spacings, and uneven spacing', async function () {
