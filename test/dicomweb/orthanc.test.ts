@@ -10,13 +10,14 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from '../../client/args.js';
 import * as grpc from '@grpc/grpc-js';
+import dcmjs from 'dcmjs';
 import { predictDicomOnServer, predictDicomwebCommand } from '../../client/commands/predict-dicomweb.js';
 import { DicomWebClient } from '../../server/dicomweb/client.js';
 import { readSegmentation } from '../../server/io/dicom/seg-read.js';
 import { readDicomSeries } from '../../server/io/dicom/series.js';
 import { FIXTURE_MODEL_NAME, installFixtureModel } from '../fixtures/nnunet-model.js';
 import { tempDir } from '../helpers.js';
-import { CROPPED_UIDS, croppedExample } from '../io/dicom-fixture.js';
+import { CROPPED_UIDS, croppedExample, EXAMPLE_UIDS, exampleWithUids } from '../io/dicom-fixture.js';
 import { startServerProcess, type ServerProcess } from '../server/server-process.js';
 
 const ORTHANC = '/usr/sbin/Orthanc';
@@ -173,6 +174,28 @@ describe('PACS round trip with Orthanc over DICOMweb', function () {
       predictDicomOnServer({ address: server!.address, model, folds: ['0'], dicomweb: { study: CROPPED_UIDS.study, series: '2.25.42' } }),
       (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND && /PACS/.test(err.details),
     );
+  });
+
+  it('retrieves a JPEG 2000 series as stored (no transcoding) and asks which series when a study has two', async () => {
+    // The full example series, JPEG 2000 lossless, joins the study as a second CT series.
+    for (const file of exampleWithUids()) {
+      const r = await fetch(`${base}/instances`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/dicom' }, body: file.bytes });
+      assert.ok(r.ok, `storing ${file.name}: HTTP ${r.status}`);
+    }
+    const pacs = new DicomWebClient({ url: `${base}/dicom-web`, user: USER, password: PASSWORD });
+    const files = await pacs.retrieveSeries(EXAMPLE_UIDS.study, EXAMPLE_UIDS.series);
+    assert.equal(files.length, 20);
+    const bytes = files[0].bytes;
+    const meta = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer).meta;
+    assert.equal(meta['00020010'].Value?.[0], '1.2.840.10008.1.2.4.90', 'JPEG 2000 Lossless, as stored');
+    const ours = await readDicomSeries(files);
+    const direct = await readDicomSeries(exampleWithUids());
+    assert.deepEqual(ours.shape, [20, 512, 512]);
+    assert.ok(ours.data.every((v, i) => v === direct.data[i]), 'the same voxels as from the files');
+    const run = await runCommand(['--study', EXAMPLE_UIDS.study, ...modelArgs], env());
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /has 2 image series; choose one with --series: /);
+    assert.ok(run.stderr.includes(CROPPED_UIDS.series) && run.stderr.includes(EXAMPLE_UIDS.series), run.stderr);
   });
 
   it('says what is wrong with bad credentials and an unknown study', async () => {
