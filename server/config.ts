@@ -56,8 +56,9 @@ export interface ServerConfig {
   catalogFile?: string;
   /**
    * Worker threads for Predict's preprocessing and export (resampling, normalisation, argmax,
-   * encoding), so they never block the event loop. `NNUNET_PREPROCESS_WORKERS`, default
-   * min(2, cores); 0 runs them in-line on the main thread.
+   * encoding), so they never block the event loop; with any, each loaded fold's onnxruntime session
+   * also runs in a thread of its own. `NNUNET_PREPROCESS_WORKERS`, default min(2, cores); 0 runs
+   * all of it on the main thread.
    */
   preprocessWorkers: number;
   /**

@@ -12,6 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { pino, type Logger } from 'pino';
 import { loadConfig, packageVersion, type ServerConfig } from './config.js';
 import { createCaseWork } from './inference/case-work.js';
+import { loadModelFolder } from './inference/model-folder.js';
 import { openJobQueue } from './jobs/index.js';
 import { createMetrics, startMetricsServer, type ServerMetrics } from './metrics.js';
 import { installBundledModels } from './models/bundled.js';
@@ -80,7 +81,8 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
   }
   const metrics = createMetrics(packageVersion());
   const ctx: RpcContext = { config, metrics, logger };
-  const cache = new ModelCache(config.maxLoadedModels, (n) => metrics.loadedModels.set(n));
+  // With workers, the onnxruntime sessions run in threads of their own too (inference/onnx-thread.ts).
+  const cache = new ModelCache(config.maxLoadedModels, (n) => metrics.loadedModels.set(n), (folder, folds) => loadModelFolder(folder, { folds, thread: config.preprocessWorkers > 0 }));
   const admission = new Admission(config.maxConcurrentPredictions, config.maxQueuedPredictions, (running, queued) => {
     metrics.predictionsInFlight.set(running);
     metrics.predictionsQueued.set(queued);

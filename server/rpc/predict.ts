@@ -3,9 +3,10 @@
 // predictor (preprocessing, sliding window over the folds, export) → geometry, segmentation
 // (.nii.gz) and probabilities (.npz) streamed back in chunks with back-pressure.
 // Preprocessing and export (with the encoding of the outputs) run in the worker pool
-// (inference/case-work.ts, NNUNET_PREPROCESS_WORKERS), so the event loop stays free for health
-// checks and other calls. A client that goes away stops the work: a stage in a worker is
-// aborted, the sliding window stops between tiles.
+// (inference/case-work.ts, NNUNET_PREPROCESS_WORKERS) and the network in the folds' onnxruntime
+// threads (inference/onnx-thread.ts), so the event loop stays free for health checks and other
+// calls. A client that goes away stops the work: a stage in a worker is aborted, the sliding
+// window stops between tiles.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';

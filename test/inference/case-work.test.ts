@@ -1,5 +1,6 @@
-// Preprocessing and export in the worker pool (case-work.ts) give exactly the in-line results,
-// move the logits to the worker instead of copying them, and keep error classes across threads.
+// Preprocessing and export in the worker pool (case-work.ts), with the onnxruntime sessions in
+// threads of their own (onnx-thread.ts), as the server runs them, give exactly the in-line results;
+// the pool moves the logits to the worker instead of copying them and keeps error classes.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatasetError } from '../../server/dataset/errors.js';
@@ -16,23 +17,27 @@ describe('prediction stages in the worker pool', function () {
   this.timeout(300_000);
   let tmp: ReturnType<typeof tempDir>;
   let model: LoadedModel;
+  let threaded: LoadedModel;
   let pool: CaseWorkerPool;
 
   before(async () => {
     tmp = tempDir();
-    model = await loadModelFolder(installFixtureModel(tmp.dir), { folds: ['0'] });
+    const folder = installFixtureModel(tmp.dir);
+    model = await loadModelFolder(folder, { folds: ['0'] });
+    threaded = await loadModelFolder(folder, { folds: ['0'], thread: true });
     pool = new CaseWorkerPool(1);
   });
   after(async () => {
     await pool?.close();
     if (model) await releaseModel(model);
+    if (threaded) await releaseModel(threaded);
     tmp?.cleanup();
   });
 
-  it('predicts the same segmentation, probabilities and encoded files as in-line', async () => {
-    const options = { mirroring: false, saveProbabilities: true, encode: { segmentation: true, probabilities: true } };
+  it('predicts the same segmentation, probabilities and encoded files as in-line (with test-time mirroring)', async () => {
+    const options = { mirroring: true, saveProbabilities: true, encode: { segmentation: true, probabilities: true } };
     const inline = await predictCase(model, [IMAGE], options);
-    const pooled = await predictCase(model, [IMAGE], { ...options, work: pool });
+    const pooled = await predictCase(threaded, [IMAGE], { ...options, work: pool });
     assert.deepEqual(pooled.shape, inline.shape);
     assert.deepEqual(pooled.reference, inline.reference);
     assert.deepEqual(pooled.properties, inline.properties);
