@@ -134,7 +134,10 @@ async function predictThroughServer({ client, address, embedded }: Connection, a
   const cases = discoverImageCases(input, ending);
   if (cases.length === 0) throw new DatasetError(`no images named CASE_0000${ending} in the input folder`, input);
   mkdirSync(output, { recursive: true });
-  await writeFileAtomic(join(output, 'dataset.json'), JSON.stringify(datasetJsonOf(details), null, 4));
+  // As nnUNetv2_predict: the model's dataset.json and plans.json next to the predictions (servers
+  // older than these fields get a dataset.json rebuilt from the model description).
+  await writeFileAtomic(join(output, 'dataset.json'), details.dataset_json || JSON.stringify(datasetJsonOf(details), null, 4));
+  if (details.plans_json) await writeFileAtomic(join(output, 'plans.json'), details.plans_json);
   const { token: _token, server: _server, ...flags } = args;
   await writeFileAtomic(join(output, 'predict_from_raw_data_args.json'), JSON.stringify({ ...flags, model: name, server: embedded ? 'embedded' : address }, null, 4));
   const todo = args.continue ? cases.filter((c) => !existsSync(join(output, c.id + ending))) : cases;

@@ -50,6 +50,9 @@ export interface ModelDetails {
   patch_size: number[];
   spacing: number[];
   file_ending: string;
+  /** The model's dataset.json and plans.json as stored (JSON text). */
+  dataset_json: string;
+  plans_json: string;
 }
 
 export interface DatasetCase {

@@ -104,7 +104,8 @@ async function send(call: grpc.ServerWritableStream<unknown, unknown>, message: 
 const CHECKPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 async function describeModel(m: ModelFolder) {
-  const { json, problems } = parseDatasetJson(JSON.parse(await readFile(join(m.folder, 'dataset.json'), 'utf8')));
+  const datasetText = await readFile(join(m.folder, 'dataset.json'), 'utf8');
+  const { json, problems } = parseDatasetJson(JSON.parse(datasetText));
   if (problems.length > 0) throw new RpcError(grpc.status.FAILED_PRECONDITION, `${m.dataset}/${m.trainer}__${m.plans}__${m.configuration}/dataset.json is invalid: ${problems.join('; ')}`);
   const plans = await loadPlans(join(m.folder, 'plans.json'));
   const configuration = getConfiguration(plans, m.configuration);
@@ -115,6 +116,8 @@ async function describeModel(m: ModelFolder) {
     patch_size: configuration.patch_size,
     spacing: configuration.spacing,
     file_ending: json.file_ending,
+    dataset_json: datasetText,
+    plans_json: await readFile(join(m.folder, 'plans.json'), 'utf8'),
   };
 }
 

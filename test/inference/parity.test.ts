@@ -6,7 +6,7 @@ import { decodeNpz } from '../../server/io/npz.js';
 import { loadModelFolder, releaseModel, type LoadedModel } from '../../server/inference/model-folder.js';
 import { predictCase } from '../../server/inference/predictor.js';
 import { HIPPOCAMPUS, tempDir } from '../helpers.js';
-import { FIXTURE_MODEL_DIR as FIXTURE, installFixtureModel } from '../fixtures/nnunet-model.js';
+import { FIXTURE_MODEL_DIR as FIXTURE, fixtureModelMember, installFixtureModel } from '../fixtures/nnunet-model.js';
 
 const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'];
 
@@ -77,9 +77,10 @@ describe('nnunet predict (CLI, real model)', function () {
       const io = { stdout: (t: string) => lines.push(t), stderr: (t: string) => lines.push(t), env };
       const argv = ['-d', '104', '-c', '3d_fullres', '-tr', 'nnUNetTrainer_RefSmall', '-p', 'nnUNetPlansSmall', '-i', input, '-o', output, '-f', '0', '--disable_tta', '--save_probabilities'];
       assert.equal(await predictCommand.run(parseArgs(predictCommand.spec, argv)!, io), 0, lines.join('\n'));
-      // Through the server's Predict: dataset.json as GetModel describes the model, CASE.json with the
-      // case geometry; plans.json stays with the model (predict_from_modelfolder writes it).
-      for (const f of ['dataset.json', 'predict_from_raw_data_args.json', 'hippocampus_001.nii.gz', 'hippocampus_001.npz', 'hippocampus_001.json', 'hippocampus_003.nii.gz']) {
+      // Through the server's Predict: the model's dataset.json and plans.json (from GetModel), CASE.json
+      // with the case geometry.
+      assert.deepEqual(JSON.parse(readFileSync(join(output, 'plans.json'), 'utf8')), JSON.parse(Buffer.from(fixtureModelMember('plans.json')).toString('utf8')));
+      for (const f of ['dataset.json', 'plans.json', 'predict_from_raw_data_args.json', 'hippocampus_001.nii.gz', 'hippocampus_001.npz', 'hippocampus_001.json', 'hippocampus_003.nii.gz']) {
         assert.ok(readFileSync(join(output, f)).length > 0, f);
       }
       const props = JSON.parse(readFileSync(join(output, 'hippocampus_001.json'), 'utf8'));
