@@ -124,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   for (const [key, value] of Object.entries({ maxConcurrentPredictions: config.maxConcurrentPredictions, maxLoadedModels: config.maxLoadedModels, maxUploadBytes: config.maxUploadBytes })) {
     if (value < 1) throw new Error(`${key} must be at least 1, got ${value}`);
   }
+  if (config.healthPort > 0 && config.healthPort === config.port) throw new Error(`NNUNET_HEALTH_PORT must differ from NNUNET_PORT (both ${config.port}): the health port is a second listener`);
   if (config.preprocessWorkers < 0) throw new Error(`NNUNET_PREPROCESS_WORKERS must be >= 0 (0 = in-line on the main thread), got ${config.preprocessWorkers}`);
   if (config.maxQueuedPredictions < 0) throw new Error(`maxQueuedPredictions must be >= 0, got ${config.maxQueuedPredictions}`);
   if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');

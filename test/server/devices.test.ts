@@ -3,10 +3,10 @@
 // NNUNET_CPU_TRAININGS on CPU, with NNUNET_MAX_TRAINING_JOBS overriding both.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { trainingConcurrency } from '../../server/config.js';
+import { loadConfig, trainingConcurrency } from '../../server/config.js';
 import { onnxExecutionProviders, probeCudaDevices } from '../../server/devices.js';
 
-describe('accelerators and training concurrency', () => {
+describe('accelerators, training concurrency and the operation settings', () => {
   it('runs one training per CUDA device, NNUNET_CPU_TRAININGS (default 1) without one, NNUNET_MAX_TRAINING_JOBS over both', () => {
     assert.equal(trainingConcurrency({}, 0), 1);
     assert.equal(trainingConcurrency({ NNUNET_CPU_TRAININGS: '3' }, 0), 3);
@@ -24,5 +24,14 @@ describe('accelerators and training concurrency', () => {
   it("lists onnxruntime-node's execution providers, cpu among the bundled ones", async () => {
     const providers = await onnxExecutionProviders();
     assert.ok(providers.some((p) => p.name === 'cpu' && p.bundled), JSON.stringify(providers));
+  });
+
+  it('reads the worker pool and health port settings, refusing values that cannot work', () => {
+    const config = loadConfig({ NNUNET_PREPROCESS_WORKERS: '0', NNUNET_HEALTH_PORT: '8081' });
+    assert.deepEqual([config.preprocessWorkers, config.healthPort], [0, 8081]);
+    assert.equal(loadConfig({}).healthPort, -1, 'off unless asked for');
+    assert.throws(() => loadConfig({ NNUNET_PREPROCESS_WORKERS: '-1' }), /NNUNET_PREPROCESS_WORKERS must be >= 0/);
+    assert.throws(() => loadConfig({ NNUNET_PORT: '9000', NNUNET_HEALTH_PORT: '9000' }), /NNUNET_HEALTH_PORT must differ from NNUNET_PORT/);
+    assert.throws(() => loadConfig({ NNUNET_HEALTH_PORT: '70000' }), /healthPort must be in 0\.\.65535/);
   });
 });
