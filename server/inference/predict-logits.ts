@@ -2,11 +2,23 @@
 // tiles at nnU-Net's positions, test-time mirroring averaged in float32, Gaussian-weighted
 // accumulation and the fold mean in float16 exactly as nnU-Net's half-precision accumulators do
 // (so probabilities agree to ~1e-4, not just approximately). The mirrored variants of a tile run
-// as one batch, which is where onnxruntime gains its throughput.
+// as one batch, which is where onnxruntime gains its throughput. Passes over the whole volume run
+// in slices with a yield to the event loop between them, so a server answers other calls meanwhile.
 import { roundToHalfValue } from '../io/npy.js';
 import type { OnnxRunner } from './onnx-runner.js';
 import { gaussianImportanceMap, mirrorAxisSubsets, paddingToSize, slidingWindowSteps } from './sliding-window.js';
 import { accumulateTile, cropVolume, flipVolume, padVolume, type Shape3 } from './volume-ops.js';
+
+/** Values handled between two yields to the event loop (a few milliseconds of work). */
+const SLICE = 1 << 20;
+
+/** Runs `fn(from, to)` over [0, n) in slices, yielding to the event loop between them; same order as one loop. */
+async function inSlices(n: number, fn: (from: number, to: number) => void): Promise<void> {
+  for (let from = 0; from < n; from += SLICE) {
+    if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    fn(from, Math.min(n, from + SLICE));
+  }
+}
 
 export interface SlidingWindowOptions {
   /** The configuration's patch size (2 entries for 2D configurations, 3 for 3D). */
@@ -100,13 +112,18 @@ export async function slidingWindowLogits(
     }
   }
   if (!acc) throw new Error('sliding window produced no tiles');
+  const sums = acc;
   for (let c = 0; c < classes; c++) {
     const off = c * voxels;
-    for (let i = 0; i < voxels; i++) acc[off + i] = roundToHalfValue(acc[off + i] / weights[i]);
+    await inSlices(voxels, (from, to) => {
+      for (let i = from; i < to; i++) sums[off + i] = roundToHalfValue(sums[off + i] / weights[i]);
+    });
   }
-  for (let i = 0; i < acc.length; i++) {
-    if (!Number.isFinite(acc[i])) throw new Error('sliding-window logits overflowed float16 (inf); the network output is out of range');
-  }
+  await inSlices(acc.length, (from, to) => {
+    for (let i = from; i < to; i++) {
+      if (!Number.isFinite(sums[i])) throw new Error('sliding-window logits overflowed float16 (inf); the network output is out of range');
+    }
+  });
   const start = pad.map((p) => p[0]);
   return { data: cropVolume(acc, classes, padded.shape, start, shape), channels: classes, shape };
 }
@@ -134,9 +151,18 @@ export async function ensembleFoldLogits(
   for (const runner of runners) {
     const logits = await slidingWindowLogits(runner, data, channels, shape, o, progress);
     if (!total) total = logits;
-    else for (let i = 0; i < total.data.length; i++) total.data[i] = roundToHalfValue(total.data[i] + logits.data[i]);
+    else {
+      const sum = total.data;
+      await inSlices(sum.length, (from, to) => {
+        for (let i = from; i < to; i++) sum[i] = roundToHalfValue(sum[i] + logits.data[i]);
+      });
+    }
   }
   const result = total as Logits;
-  if (runners.length > 1) for (let i = 0; i < result.data.length; i++) result.data[i] = roundToHalfValue(result.data[i] / runners.length);
+  if (runners.length > 1) {
+    await inSlices(result.data.length, (from, to) => {
+      for (let i = from; i < to; i++) result.data[i] = roundToHalfValue(result.data[i] / runners.length);
+    });
+  }
   return result;
 }
