@@ -99,6 +99,7 @@ async function runPredict(ctx: RpcContext, cache: ModelCache, admission: Admissi
     const abort = new AbortController();
     const onCancelled = () => abort.abort(new CallCancelledError());
     call.once('cancelled', onCancelled);
+    if (call.cancelled) onCancelled(); // the client left while the model was loading
     try {
       prediction = await predictCase(lease.model, dicom ? [dicom.niftiFile] : files, {
         stepSize: plan.stepSize,
