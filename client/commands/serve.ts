@@ -19,10 +19,11 @@ export const serveCommand: Command = {
       { flags: ['--host'], dest: 'host', help: 'address to listen on' },
       { flags: ['--port'], dest: 'port', type: 'int', help: 'gRPC port (0 = any free port)' },
       { flags: ['--metrics-port'], dest: 'metricsPort', type: 'int', help: 'Prometheus /metrics port (0 = any, -1 = off)' },
+      { flags: ['--health-port'], dest: 'healthPort', type: 'int', help: 'plaintext grpc.health.v1-only port for Kubernetes probes beside TLS (0 = any, -1 = off)' },
     ],
   },
   async run(args) {
-    const overrides = Object.fromEntries(Object.entries({ host: args.host, port: args.port, metricsPort: args.metricsPort }).filter(([, v]) => v !== undefined));
+    const overrides = Object.fromEntries(Object.entries({ host: args.host, port: args.port, metricsPort: args.metricsPort, healthPort: args.healthPort }).filter(([, v]) => v !== undefined));
     await main(overrides);
     // The server keeps the process alive; signals end it.
     return await new Promise<number>(() => EXIT.ok);

@@ -19,6 +19,14 @@ export interface ServerInfo {
   max_concurrent_predictions: number;
   max_queued_predictions: number;
   auth_enabled: boolean;
+  /** Ports the server listens on (0 = that listener is off). */
+  ports: { grpc: number; metrics: number; health: number };
+  /** CUDA devices libtorch sees (0 on CPU-only hosts), and why when there are none. */
+  cuda_device_count: number;
+  cuda_note: string;
+  onnxruntime_execution_providers: { name: string; bundled: boolean }[];
+  max_concurrent_trainings: number;
+  preprocess_workers: number;
 }
 
 /** dataset + configuration (trainer and plans default to nnUNetTrainer / nnUNetPlans), or dataset + model_folder. */

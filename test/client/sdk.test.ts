@@ -39,6 +39,11 @@ describe('client SDK against the server process', function () {
     assert.equal(info.auth_enabled, true);
     assert.equal(info.chunk_size_bytes, 1024 * 1024);
     assert.ok(info.max_receive_message_bytes > info.chunk_size_bytes);
+    // Typed fields the SDK exposes: ports, devices and workers.
+    assert.equal(info.ports.grpc, server.grpcPort);
+    assert.ok(Number.isInteger(info.cuda_device_count) && info.cuda_device_count >= 0);
+    assert.ok(info.onnxruntime_execution_providers.some((p) => p.name.toLowerCase() === 'cpu'), JSON.stringify(info.onnxruntime_execution_providers));
+    assert.ok(info.max_concurrent_trainings >= 1);
   });
 
   it('creates a dataset, uploads synthetic cases with their labels, and verifies it', async () => {
