@@ -9,13 +9,13 @@ import { openJobStore } from '../../server/jobs/index.js';
 import { POSTGRES_SCHEMA_VERSION, PostgresJobStore } from '../../server/jobs/postgres-store.js';
 import type { JobChange, JobStore } from '../../server/jobs/store.js';
 import { jobStoreContract } from './store-contract.js';
-import { postgresUnavailable, startPostgres, type PostgresFixture } from './postgres.js';
+import { usePostgres } from './postgres.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('server/jobs/postgres-store (PostgreSQL)', function () {
   this.timeout(120_000);
-  let pgFixture: PostgresFixture | undefined;
+  const postgres = usePostgres();
   const stores: JobStore[] = [];
   const open = async (url: string) => {
     const s = await PostgresJobStore.open(url);
@@ -23,25 +23,16 @@ describe('server/jobs/postgres-store (PostgreSQL)', function () {
     return s;
   };
 
-  before(async function () {
-    const why = postgresUnavailable();
-    if (why) {
-      console.log(`      PostgreSQL tests skipped: ${why}`);
-      return this.skip();
-    }
-    pgFixture = await startPostgres();
-  });
-  after(() => pgFixture?.stop());
   afterEach(async () => {
     for (const s of stores.splice(0)) await s.close();
   });
 
   describe('the JobStore contract', () => {
-    jobStoreContract({ location: () => pgFixture!.createDatabase(), open: (url) => PostgresJobStore.open(url) });
+    jobStoreContract({ location: () => postgres().createDatabase(), open: (url) => PostgresJobStore.open(url) });
   });
 
   it('replicas starting together create the schema once and record its version', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     await Promise.all([open(url), open(url), open(url)]);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
@@ -57,7 +48,7 @@ describe('server/jobs/postgres-store (PostgreSQL)', function () {
   });
 
   it('three claimers on two replicas take every queued job exactly once', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const [a, b] = [await open(url), await open(url)];
     const ids = new Set<string>();
     for (let i = 0; i < 30; i++) ids.add((await a.create('train_fold', { i })).id);
@@ -77,7 +68,7 @@ describe('server/jobs/postgres-store (PostgreSQL)', function () {
   });
 
   it("another replica's stored events arrive through its change feed", async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const [writer, reader] = [await open(url), await open(url)];
     const changes: JobChange[] = [];
     const stop = reader.onChange!((c) => c !== 'resync' && changes.push(c));
@@ -95,7 +86,7 @@ describe('server/jobs/postgres-store (PostgreSQL)', function () {
   });
 
   it('the named lock excludes across replicas (an advisory lock)', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const [a, b] = [await open(url), await open(url)];
     let inside = 0;
     let most = 0;
@@ -110,13 +101,13 @@ describe('server/jobs/postgres-store (PostgreSQL)', function () {
   });
 
   it('NNUNET_DATABASE_URL selects PostgreSQL; a wrong URL is refused with the setting named', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const roots = { raw: '/nonexistent/raw', preprocessed: '/nonexistent/pre', results: '/nonexistent/res' };
     const store = await openJobStore(roots, undefined, { NNUNET_DATABASE_URL: url });
     stores.push(store);
     assert.ok(store instanceof PostgresJobStore && store.shared);
     await assert.rejects(openJobStore(roots, undefined, { NNUNET_DATABASE_URL: 'mysql://x' }), /NNUNET_DATABASE_URL must be a postgres:\/\//);
-    const closedPort = `postgres://postgres@127.0.0.1:${pgFixture!.port}/no_such_database`;
+    const closedPort = `postgres://postgres@127.0.0.1:${postgres().port}/no_such_database`;
     await assert.rejects(openJobStore(roots, undefined, { NNUNET_DATABASE_URL: closedPort }), /NNUNET_DATABASE_URL: cannot use the PostgreSQL job store .*no_such_database/);
   });
 });

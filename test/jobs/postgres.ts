@@ -95,3 +95,24 @@ export async function startPostgres(): Promise<PostgresFixture> {
     stop,
   };
 }
+
+/**
+ * Starts a private PostgreSQL before the enclosing describe's tests and stops it after them; the
+ * tests are skipped, with the reason printed, where the binaries are missing. Returns the fixture's getter.
+ */
+export function usePostgres(): () => PostgresFixture {
+  let fixture: PostgresFixture | undefined;
+  before(async function () {
+    const why = postgresUnavailable();
+    if (why) {
+      console.log(`      PostgreSQL tests skipped: ${why}`);
+      return this.skip();
+    }
+    fixture = await startPostgres();
+  });
+  after(() => fixture?.stop());
+  return () => {
+    if (!fixture) throw new Error('PostgreSQL is not running (usePostgres before() has not run)');
+    return fixture;
+  };
+}

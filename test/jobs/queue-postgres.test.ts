@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { PostgresJobStore } from '../../server/jobs/postgres-store.js';
 import { JobQueue, type JobContext, type JobKindSpec } from '../../server/jobs/queue.js';
 import type { JobEventRecord, JobStore } from '../../server/jobs/store.js';
-import { postgresUnavailable, startPostgres, type PostgresFixture } from './postgres.js';
+import { usePostgres } from './postgres.js';
 
 /** A kind whose jobs run until released or aborted; records which queue ran what. */
 function gatedKind(resource: 'training' | 'cpu', runs: { replica: string; id: string; params: Record<string, unknown> }[], replica: string): { spec: JobKindSpec; gates: Map<string, () => void> } {
@@ -39,18 +39,9 @@ const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
 
 describe('server/jobs/queue over a shared PostgreSQL store', function () {
   this.timeout(60_000);
-  let pgFixture: PostgresFixture | undefined;
+  const postgres = usePostgres();
   const cleanup: (() => Promise<void>)[] = [];
 
-  before(async function () {
-    const why = postgresUnavailable();
-    if (why) {
-      console.log(`      PostgreSQL tests skipped: ${why}`);
-      return this.skip();
-    }
-    pgFixture = await startPostgres();
-  });
-  after(() => pgFixture?.stop());
   afterEach(async () => {
     for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
   });
@@ -68,7 +59,7 @@ describe('server/jobs/queue over a shared PostgreSQL store', function () {
   }
 
   it('runs a job on exactly one replica; the other watches it live and can cancel it', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const runs: { replica: string; id: string; params: Record<string, unknown> }[] = [];
     const a = await replica(url, 'a', runs);
     const b = await replica(url, 'b', runs);
@@ -112,7 +103,7 @@ describe('server/jobs/queue over a shared PostgreSQL store', function () {
   });
 
   it('a replica that stops renewing its lease loses its training to another, which resumes it', async () => {
-    const url = await pgFixture!.createDatabase();
+    const url = await postgres().createDatabase();
     const runs: { replica: string; id: string; params: Record<string, unknown> }[] = [];
     const dying = await replica(url, 'dying', runs, 600);
     const job = await dying.queue.submit('train', { fold: '0' });

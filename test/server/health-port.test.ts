@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { NnunetClient } from '../../client/sdk/index.js';
 import { tempDir } from '../helpers.js';
-import { hasOpenssl, makePki } from './pki.js';
+import { hasOpenssl, makePki, mtlsServerEnv } from './pki.js';
 import { healthStatus, startServerProcess, type ServerProcess } from './server-process.js';
 
 function healthClient(address: string): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
@@ -31,9 +31,7 @@ function healthClient(address: string): grpc.Client & Record<string, (...args: u
     makePki(tmp.dir);
     server = await startServerProcess({
       NNUNET_HOME: tmp.dir,
-      NNUNET_TLS_CERT: join(tmp.dir, 'server.crt'),
-      NNUNET_TLS_KEY: join(tmp.dir, 'server.key'),
-      NNUNET_TLS_CA: join(tmp.dir, 'ca.crt'),
+      ...mtlsServerEnv(tmp.dir),
       NNUNET_HEALTH_PORT: '0',
     });
     const port = server.logs.find((l) => l.event === 'listening')?.healthPort;

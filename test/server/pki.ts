@@ -6,6 +6,11 @@ import { join } from 'node:path';
 
 export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
+/** Server settings for mTLS with the files makePki wrote into `dir`. */
+export function mtlsServerEnv(dir: string): NodeJS.ProcessEnv {
+  return { NNUNET_TLS_CERT: join(dir, 'server.crt'), NNUNET_TLS_KEY: join(dir, 'server.key'), NNUNET_TLS_CA: join(dir, 'ca.crt') };
+}
+
 /** Writes ca.crt, server.{crt,key} and client.{crt,key} into `dir`. */
 export function makePki(dir: string): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });

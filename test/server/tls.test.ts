@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { NnunetClient } from '../../client/sdk/index.js';
 import { tempDir } from '../helpers.js';
-import { hasOpenssl, makePki } from './pki.js';
+import { hasOpenssl, makePki, mtlsServerEnv } from './pki.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 (hasOpenssl ? describe : describe.skip)('TLS and mTLS', function () {
@@ -20,9 +20,7 @@ import { startServerProcess, type ServerProcess } from './server-process.js';
     makePki(tmp.dir);
     server = await startServerProcess({
       NNUNET_HOME: tmp.dir,
-      NNUNET_TLS_CERT: join(tmp.dir, 'server.crt'),
-      NNUNET_TLS_KEY: join(tmp.dir, 'server.key'),
-      NNUNET_TLS_CA: join(tmp.dir, 'ca.crt'),
+      ...mtlsServerEnv(tmp.dir),
     });
   });
 
