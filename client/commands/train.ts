@@ -4,8 +4,8 @@
 // --server), which runs it in its own child process; this command streams the job's events: a
 // progress bar over the epochs on a terminal, epoch lines otherwise. Ctrl-C once: with the embedded
 // server the fold stops after the current iteration and writes checkpoint_latest (continue with
-// --c), a second Ctrl-C kills it; with a named server the job is cancelled (CancelJob kills the
-// fold; the last periodic checkpoint_latest stays), a second Ctrl-C stops waiting.
+// --c), a second Ctrl-C kills it; with a named server the job is cancelled (CancelJob stops the
+// fold after its current iteration and writes checkpoint_latest), a second Ctrl-C stops waiting.
 //
 // A trainer module (-tr path/to/trainer.ts) and -pretrained_weights FILE are files of this
 // machine, and a module is code: the server only runs its built-in trainers and reads no client
@@ -323,7 +323,7 @@ export const trainCommand: Command = {
         io.stderr('stopping after the current iteration (checkpoint_latest will be written); press Ctrl-C again to kill the fold');
         void c.interruptJobs?.();
       } else if (count === 1 || c.embedded) {
-        io.stderr(c.embedded ? 'killing the fold' : `cancelling job ${jobId} on ${c.address} (the fold is killed; checkpoint_latest of the last save stays, continue with --c); press Ctrl-C again to stop waiting`);
+        io.stderr(c.embedded ? 'killing the fold' : `cancelling job ${jobId} on ${c.address} (the fold stops after its current iteration and writes checkpoint_latest; continue with --c); press Ctrl-C again to stop waiting`);
         void c.client.cancelJob(jobId).catch((err: Error) => io.stderr(`CancelJob failed: ${err.message}`));
       } else following.abort();
     };

@@ -62,6 +62,9 @@ function untilShutdown<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** How long a cancelled or interrupted training may take to write checkpoint_latest before it is killed. */
+const CANCEL_GRACE_MS = 60_000;
+
 function trainFoldKind(o: KindsOptions): JobKindSpec {
   return {
     resource: 'training',
@@ -93,11 +96,19 @@ function trainFoldKind(o: KindsOptions): JobKindSpec {
       let numEpochs = 0;
       const onEvent = (e: FoldEvent) => relayFoldEvent(e, ctx, numEpochs, (n) => (numEpochs = n));
       const run = startFold(options, { onEvent });
-      // Shutdown is a graceful stop (checkpoint_latest is written, the next start resumes it);
-      // CancelJob kills the child at once.
-      const onAbort = () => (ctx.signal.reason === 'shutdown' ? run.stop() : run.cancel());
+      // Shutdown and CancelJob are graceful stops: the fold finishes its iteration and writes
+      // checkpoint_latest (a restart resumes it; after a cancel, TrainFold with continue_training
+      // does); a cancelled one is killed if it has not stopped within CANCEL_GRACE_MS. A job another replica
+      // took over ('lost') is killed at once: that replica writes the checkpoints now.
+      let kill: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        if (ctx.signal.reason === 'lost') return run.cancel();
+        run.stop();
+        if (ctx.signal.reason === 'cancel') kill = setTimeout(() => run.cancel(), CANCEL_GRACE_MS);
+      };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       const outcome = await run.done;
+      clearTimeout(kill);
       ctx.signal.removeEventListener('abort', onAbort);
       if (outcome.status === 'finished') return { outputFolder: outcome.outputFolder, meanValidationDice: outcome.meanValidationDice ?? null };
       if (outcome.status === 'stopped') throw new JobInterrupted('the training was stopped; it resumes from checkpoint_latest');

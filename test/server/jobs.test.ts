@@ -161,13 +161,17 @@ describe('jobs through the server process', function () {
     await sdk.watchJob(trainId, (e) => replay.push(e), { afterSequence: last.sequence - 1 });
     assert.deepEqual(replay.map((e) => e.sequence), [last.sequence]);
 
-    // A running training is cancelled too: its child process is killed.
+    // A running training is cancelled too: the fold stops after its current iteration and writes
+    // checkpoint_latest, so TrainFold with continue_training can go on from it.
     const third = await trainFold({ dataset: '961', configuration: '2d', fold: '2', num_epochs: 1000, detach: true });
     const thirdId = third[0].job_id;
     await reader.watchJob(thirdId, (e) => {
-      if (e.state === 'JOB_STATE_RUNNING' && !FINAL.includes(e.state)) void sdk.cancelJob(thirdId).catch(() => undefined);
+      if (e.type === 'JOB_EVENT_TYPE_EPOCH' && !FINAL.includes(e.state)) void sdk.cancelJob(thirdId).catch(() => undefined);
     });
     assert.equal((await sdk.getJob(thirdId)).state, 'JOB_STATE_CANCELLED');
+    const latest = join(t.dir, 'home', 'nnUNet_results', 'Dataset961_JobPhantom', 'nnUNetTrainer__nnUNetPlans__2d', 'fold_2', 'checkpoint_latest.json');
+    for (let waited = 0; !existsSync(latest) && waited < 60_000; waited += 250) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(existsSync(latest), 'a cancelled training writes checkpoint_latest');
     const listed = await reader.listJobs({ kind: 'JOB_KIND_TRAIN_FOLD', page_size: 2 });
     assert.deepEqual(listed.jobs.map((j) => j.id), [thirdId, detached[0].job_id]);
     assert.notEqual(listed.next_page_token, '');
