@@ -2,11 +2,34 @@
 // evicted first, at most NNUNET_MAX_LOADED_MODELS. A model in use is never released under a
 // running prediction: eviction waits until its last user is done. Concurrent first uses of one
 // model share a single load.
+//
+// A cached model is checked against the folder on disk at each use (a stamp of the model folder's
+// and its fold folders' inode and mtime): when another replica reinstalled the model over the
+// shared volume, or a fold was retrained in place, the stamp changes and the model is loaded again.
+// Installs and deletes through this server also invalidate it directly.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadModelFolder, releaseModel, type LoadedModel } from '../inference/model-folder.js';
+
+/** Identity of a model folder's contents: changes when the folder or one of its folds is replaced or rewritten. */
+export function folderStamp(folder: string): string {
+  const stamp = (p: string) => {
+    const st = statSync(p, { throwIfNoEntry: false });
+    return st ? `${st.ino}:${st.mtimeMs}` : '-';
+  };
+  let folds: string[] = [];
+  try {
+    folds = readdirSync(folder).filter((n) => n.startsWith('fold_')).sort();
+  } catch {
+    // a missing folder has the stamp '-'; the load reports it
+  }
+  return [stamp(folder), ...folds.map((f) => `${f}=${stamp(join(folder, f))}`)].join('|');
+}
 
 interface Entry {
   key: string;
   folder: string;
+  stamp: string;
   loading: Promise<LoadedModel>;
   users: number;
   lastUsed: number;
@@ -47,14 +70,26 @@ export class ModelCache {
 
   async acquire(folder: string, folds: string[] | undefined): Promise<ModelLease> {
     const key = ModelCache.key(folder, folds);
+    const stamp = folderStamp(folder);
     let entry = this.entries.get(key);
+    // Compared once loaded: the first load may itself write fold_X/model.onnx (a converted checkpoint).
+    if (entry?.settled && entry.stamp !== stamp) {
+      this.drop(entry);
+      entry = undefined;
+    }
     const loaded = !entry;
     if (!entry) {
-      entry = { key, folder, loading: this.load(folder, folds), users: 0, lastUsed: 0, dropped: false };
+      entry = { key, folder, stamp, loading: this.load(folder, folds), users: 0, lastUsed: 0, dropped: false };
       this.entries.set(key, entry);
       this.onSizeChange(this.entries.size);
       const failed = entry;
-      entry.loading.then(() => (failed.settled = true), () => {});
+      entry.loading.then(
+        () => {
+          failed.settled = true;
+          failed.stamp = folderStamp(folder);
+        },
+        () => {},
+      );
       // A failed load is not cached: the next call tries again (the folder may have been fixed).
       entry.loading.catch(() => {
         if (this.entries.get(key) === failed) {
