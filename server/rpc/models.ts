@@ -264,14 +264,16 @@ export function modelService(ctx: RpcContext, cache: ModelCache): grpc.UntypedSe
           await send(call, { chunk });
         }
         await send(call, { sha256: hash.digest('hex') });
-        call.end();
         callLogger(ctx, call, 'ExportModel').info({ event: 'model_exported', models: plan.models.map((m) => `${m.dataset}/${m.trainer}__${m.plans}__${m.configuration}`), files: plan.files.length }, 'model exported');
-      })()
-        .catch((err: unknown) => {
-          if (!call.cancelled && !(err instanceof CallCancelledError)) call.emit('error', toServiceError(err));
-        })
-        .finally(() => {
-          if (dir) void rm(dir, { recursive: true, force: true });
+      })().then(
+        () => undefined,
+        (err: unknown) => err ?? new Error('export failed'),
+      )
+        // The temporary zip is gone before the call ends, so a client never sees it left behind.
+        .then(async (err) => {
+          if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          if (!err) call.end();
+          else if (!call.cancelled && !(err instanceof CallCancelledError)) call.emit('error', toServiceError(err));
         });
     },
 
