@@ -167,8 +167,15 @@ export class PostgresJobStore implements JobStore {
     return (await this.pool.query<T>(sql, args)).rows;
   }
 
-  async create(kind: string, params: Record<string, unknown>): Promise<JobRecord> {
-    const [row] = await this.rows(`INSERT INTO jobs (id, kind, state, params_json, create_time) VALUES ($1, $2, 'QUEUED', $3, $4) RETURNING *`, [randomUUID(), kind, JSON.stringify(params), Date.now()]);
+  async create(kind: string, params: Record<string, unknown>, first?: { type: JobEventType; message?: string }): Promise<JobRecord> {
+    // One statement: the job and its first event become visible together.
+    const [row] = await this.rows(
+      `WITH j AS (INSERT INTO jobs (id, kind, state, params_json, create_time, last_sequence) VALUES ($1, $2, 'QUEUED', $3, $4, $5) RETURNING *),
+       e AS (INSERT INTO job_events (job_id, sequence, time, type, message, progress, state, epoch_json)
+             SELECT id, 1, $4, $6, $7, progress, state, NULL FROM j WHERE $5::int = 1)
+       SELECT * FROM j`,
+      [randomUUID(), kind, JSON.stringify(params), Date.now(), first ? 1 : 0, first?.type ?? 'state', first?.message ?? ''],
+    );
     return toJob(row as never);
   }
 

@@ -150,8 +150,8 @@ export class JobQueue {
     if (this.closing) throw new JobStateError('the server is shutting down');
     const queued = (await this.store.inStates(['QUEUED'])).filter((j) => this.kinds[j.kind]?.resource === spec.resource).length;
     if (queued >= this.maxQueued) throw new QueueFullError(spec.resource, 60_000);
-    const job = await this.store.create(kind, params);
-    await this.publish(job.id, 'state', 'queued');
+    // The QUEUED event is stored with the job, so a replica that claims it at once still comes second.
+    const job = await this.store.create(kind, params, { type: 'state', message: 'queued' });
     // Started on the next tick, so the caller sees (and can stream) the QUEUED event first.
     setImmediate(() => this.pump());
     return (await this.store.get(job.id))!;

@@ -96,7 +96,11 @@ export interface JobChange {
 export interface JobStore {
   /** True when other server processes use the same store (jobs may run elsewhere). */
   readonly shared: boolean;
-  create(kind: string, params: Record<string, unknown>): Promise<JobRecord>;
+  /**
+   * A new QUEUED job. With `first`, its first event (sequence 1) is stored in the same transaction,
+   * so no other process (another replica claiming it) ever sees the job without that event.
+   */
+  create(kind: string, params: Record<string, unknown>, first?: { type: JobEventType; message?: string }): Promise<JobRecord>;
   get(id: string): Promise<JobRecord | undefined>;
   /** Newest first; `cursor` of the last row continues the listing (undefined at the end). */
   list(filter?: JobFilter): Promise<{ jobs: JobRecord[]; cursor: number | undefined }>;
@@ -275,11 +279,19 @@ export class SqliteJobStore implements JobStore {
     return row ? toJob(row) : undefined;
   }
 
-  async create(kind: string, params: Record<string, unknown>): Promise<JobRecord> {
+  async create(kind: string, params: Record<string, unknown>, first?: { type: JobEventType; message?: string }): Promise<JobRecord> {
     const id = randomUUID();
-    this.db
-      .prepare('INSERT INTO jobs (id, kind, state, params_json, create_time) VALUES (?, ?, ?, ?, ?)')
-      .run(id, kind, 'QUEUED', JSON.stringify(params), Date.now());
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO jobs (id, kind, state, params_json, create_time, last_sequence) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(id, kind, 'QUEUED', JSON.stringify(params), now, first ? 1 : 0);
+      if (first) {
+        this.db
+          .prepare('INSERT INTO job_events (job_id, sequence, time, type, message, progress, state, epoch_json) VALUES (?, 1, ?, ?, ?, 0, ?, NULL)')
+          .run(id, now, first.type, first.message ?? '', 'QUEUED');
+      }
+    })();
     return this.getSync(id)!;
   }
 

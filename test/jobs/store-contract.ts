@@ -64,6 +64,23 @@ export function jobStoreContract(f: StoreFactory): void {
     assert.deepEqual((await store.eventsAfter(b.id, 0)).map((e) => e.sequence), Array.from({ length: 21 }, (_, i) => i + 1));
   });
 
+  it('stores a job and its first event together: a claimer never sees the job without it', async () => {
+    const store = await open();
+    {
+      const job = await store.create('train_fold', { fold: 0 }, { type: 'state', message: 'queued' });
+      const claimed = (await store.claimNext(['train_fold'], 'replica-a', 10_000))!;
+      assert.equal(claimed.id, job.id);
+      await store.appendEvent(job.id, { type: 'state', message: 'running' });
+      const events = await store.eventsAfter(job.id, 0);
+      assert.deepEqual(events.map((e) => [e.sequence, e.type, e.message, e.state]), [
+        [1, 'state', 'queued', 'QUEUED'],
+        [2, 'state', 'running', 'RUNNING'],
+      ]);
+      // Without a first event the job starts with none.
+      assert.deepEqual(await store.eventsAfter((await store.create('train_fold', {})).id, 0), []);
+    }
+  });
+
   it('lists newest first, filtered by kind and state, page by page', async () => {
     const store = await open();
     const ids: string[] = [];
