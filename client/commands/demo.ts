@@ -26,7 +26,7 @@ export const DEMO = {
 
 export function demoSample(root = projectRoot()): { image: string; reference: string } {
   const dir = join(root, 'models', 'demo', 'sample');
-  return { image: join(dir, `${DEMO.caseId}_0000.nii.gz`), reference: join(dir, `${DEMO.caseId}_reference.nii.gz`) };
+  return { image: join(dir, 'imagesTs', `${DEMO.caseId}_0000.nii.gz`), reference: join(dir, 'labelsTs', `${DEMO.caseId}.nii.gz`) };
 }
 
 export const demoCommand: Command = {
@@ -34,7 +34,7 @@ export const demoCommand: Command = {
     name: 'demo',
     summary: 'segment the bundled sample with the bundled demo model through the server and report its Dice',
     description:
-      'Predicts models/demo/sample (a Hippocampus MRI crop, not used in training) with the bundled demo model ' +
+      'Predicts models/demo/sample/imagesTs (a Hippocampus MRI crop, not used in training) with the bundled demo model ' +
       '(Dataset004_Hippocampus, nnUNetTrainer__nnUNetDemoPlans__3d_fullres, fold 0), writes OUTPUT/hippocampus_004.nii.gz ' +
       'and prints the Dice of each label against the reference segmentation.',
     options: [{ flags: ['-o'], dest: 'output', default: 'demo_output', help: 'output folder', metavar: 'OUTPUT' }, ...SERVER_OPTIONS],

@@ -13,7 +13,7 @@
 // `predict_from_modelfolder` runs locally on a model folder the user points at (there is nothing
 // for a server to hold): it loads the folder and predicts in this process, writing plans.json and
 // the full properties too.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -133,6 +133,10 @@ async function predictThroughServer({ client, address, embedded }: Connection, a
   const ending = details.file_ending;
   const cases = discoverImageCases(input, ending);
   if (cases.length === 0) throw new DatasetError(`no images named CASE_0000${ending} in the input folder`, input);
+  const stray = readdirSync(input).filter((f) => f.endsWith(ending) && !/_\d{4}$/.test(f.slice(0, -ending.length)));
+  if (stray.length > 0) {
+    throw new DatasetError(`${stray.length} file(s) not named CASE_XXXX${ending} (XXXX = the channel number): ${stray.slice(0, 3).join(', ')}${stray.length > 3 ? ', ...' : ''}; move them out of the input folder`, input);
+  }
   mkdirSync(output, { recursive: true });
   // As nnUNetv2_predict: the model's dataset.json and plans.json next to the predictions (servers
   // older than these fields get a dataset.json rebuilt from the model description).
