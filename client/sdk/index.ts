@@ -2,9 +2,11 @@
 // method returns a promise (or streams through a callback) and fails with the server's
 // grpc.ServiceError (code, details, metadata such as nnunet-error-field), so callers (the CLI,
 // PACS bridges) branch on status codes. Files are streamed in chunks with SHA-256 both ways.
+import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { zipSync } from 'fflate';
 import { nnunetV1 } from '../../server/rpc/protos.js';
 import { MemoryOutput, OutputFile, sendFileChunks, uploadFile, writeWithBackpressure, type OutputSink, type TransferProgress } from './transfer.js';
 import type {
@@ -96,6 +98,47 @@ export interface PredictResult {
 type Unary = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
 
 const DEFAULT_CHUNK = 1024 * 1024;
+
+/** A DICOM series for Predict: its Part 10 files, as bytes. */
+export interface DicomFileBytes {
+  bytes: Uint8Array;
+}
+
+export interface PredictDicomOptions {
+  model: ModelRef;
+  folds?: string[];
+  mirroring?: boolean;
+  /** The series' files; or instead `dicomweb`, a series the server pulls from its own PACS. */
+  files?: DicomFileBytes[];
+  dicomweb?: { url?: string; study: string; series: string; storeSeg?: boolean };
+  /** Which series, when the files hold several. */
+  seriesInstanceUID?: string;
+  onProgress?: (p: PredictProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PredictDicomResult {
+  seg: Buffer;
+  sopInstanceUID: string;
+  seriesInstanceUID: string;
+  geometry: { shape: number[]; spacing: number[]; affine: number[] };
+  /** The server stored the SEG into its PACS (dicomweb.storeSeg). */
+  stored: boolean;
+}
+
+interface PredictDicomMessage {
+  progress?: PredictProgress;
+  geometry?: { shape: number[]; spacing: number[]; affine: number[]; dicom_seg_size_bytes: number };
+  chunk?: { output: string; offset: number; data: Buffer };
+  summary?: { dicom_seg_sha256: string; dicom_seg_sop_instance_uid: string; dicom_seg_series_instance_uid: string; dicom_seg_stored: boolean };
+}
+
+/** The series' files as one zip (stored, not deflated: pixel data is often compressed already), entries 00000.dcm, 00001.dcm, ... */
+export function zipDicomFiles(files: DicomFileBytes[]): Uint8Array {
+  const entries: Record<string, [Uint8Array, { level: 0 }]> = {};
+  files.forEach((f, i) => (entries[`${String(i).padStart(5, '0')}.dcm`] = [f.bytes, { level: 0 }]));
+  return zipSync(entries);
+}
 
 export class NnunetClient {
   private readonly clients: Record<string, grpc.Client> = {};
@@ -396,6 +439,63 @@ export class NnunetClient {
       }
     })();
   }
+  // ---- DICOM: a series in, a DICOM SEG out (InferenceService.Predict) ----
+
+  /**
+   * Segments a DICOM series: the Part 10 files go up as one zip (INPUT_FORMAT_DICOM), or the server
+   * pulls the series from its own DICOMweb PACS (`dicomweb`, optionally storing the SEG back); the
+   * DICOM SEG comes back, its SHA-256 checked.
+   */
+  async predictDicom(o: PredictDicomOptions): Promise<PredictDicomResult> {
+    const start = this.method<(md: grpc.Metadata) => grpc.ClientDuplexStream<object, PredictDicomMessage>>('InferenceService', 'Predict');
+    const zip = o.files ? zipDicomFiles(o.files) : new Uint8Array(0);
+    const call = start(this.metadata());
+    const abort = () => call.cancel();
+    o.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await new Promise<PredictDicomResult>((resolve, reject) => {
+        let seg: Buffer | undefined;
+        let geometry: PredictDicomMessage['geometry'];
+        let received = 0;
+        call.on('data', (m: PredictDicomMessage) => {
+          if (m.progress) o.onProgress?.(m.progress);
+          else if (m.geometry) {
+            geometry = m.geometry;
+            seg = Buffer.alloc(Number(m.geometry.dicom_seg_size_bytes));
+          } else if (m.chunk?.output === 'PREDICT_OUTPUT_DICOM_SEG' && seg) {
+            m.chunk.data.copy(seg, Number(m.chunk.offset));
+            received += m.chunk.data.length;
+          } else if (m.summary) {
+            const s = m.summary;
+            if (!seg || !geometry || received !== seg.length) return reject(new Error(`the server sent ${received} of ${seg?.length ?? 0} DICOM SEG bytes`));
+            if (createHash('sha256').update(seg).digest('hex') !== s.dicom_seg_sha256) return reject(new Error('the DICOM SEG received does not match the SHA-256 the server sent'));
+            resolve({ seg, sopInstanceUID: s.dicom_seg_sop_instance_uid, seriesInstanceUID: s.dicom_seg_series_instance_uid, geometry, stored: s.dicom_seg_stored });
+          }
+        });
+        call.on('error', reject);
+        call.on('end', () => reject(new Error('the Predict stream ended without a summary')));
+        call.write({
+          header: {
+            model: { dataset: o.model.dataset, configuration: o.model.configuration ?? '', trainer: o.model.trainer ?? '', plans: o.model.plans ?? '' },
+            folds: o.folds ?? [],
+            mirroring: o.mirroring ?? true,
+            outputs: ['PREDICT_OUTPUT_DICOM_SEG'],
+            input_format: 'INPUT_FORMAT_DICOM',
+            channel_sizes_bytes: o.files ? [zip.length] : [],
+            dicom_series_instance_uid: o.seriesInstanceUID ?? '',
+            dicomweb_series: o.dicomweb ? { url: o.dicomweb.url ?? '', study_instance_uid: o.dicomweb.study, series_instance_uid: o.dicomweb.series, store_seg: o.dicomweb.storeSeg ?? false } : null,
+          },
+        });
+        void (async () => {
+          for (let at = 0; at < zip.length; at += this.chunkSize) await writeWithBackpressure(call, { chunk: { channel: 0, data: Buffer.from(zip.subarray(at, at + this.chunkSize)) } });
+          call.end();
+        })().catch(reject);
+      });
+    } finally {
+      o.signal?.removeEventListener('abort', abort);
+    }
+  }
+
   // ---- Pretrained catalog, installs from it or a URL, export (ModelService) ----
 
   /** Every installed model with its state (READY / LOADING / FAILED and why), per-fold networks, and whether it is loaded. */

@@ -1,7 +1,7 @@
 // The PACS round trip against a real Orthanc with its DICOMweb plugin (Debian's orthanc and
 // orthanc-dicomweb): Orthanc runs on a free loopback port with authentication on, the test stores a
 // CT series in it, `nnunet predict_dicomweb` pulls the series (QIDO-RS, WADO-RS), predicts with the
-// fixture model (through the real server process, and in-process), and stores the DICOM SEG back
+// fixture model (through the real server process, and an embedded one), and stores the DICOM SEG back
 // (STOW-RS); the SEG series is then found in Orthanc under the same study.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -149,7 +149,7 @@ describe('PACS round trip with Orthanc over DICOMweb', function () {
     assert.deepEqual(orthancSeries.map((s) => s.MainDicomTags.Modality).sort(), ['CT', 'SEG']);
   });
 
-  it('predicts in-process from the local results folder when no server is given', async () => {
+  it('predicts through an embedded server over the local results folder when no server is given', async () => {
     const run = await runCommand(['--study', CROPPED_UIDS.study, '--series', CROPPED_UIDS.series, ...modelArgs], env());
     assert.equal(run.code, 0, run.stderr);
     const pacs = new DicomWebClient({ url: `${base}/dicom-web`, user: USER, password: PASSWORD });

@@ -70,7 +70,7 @@ describe('Predict with a DICOM series in and a DICOM SEG out', function () {
 
   it('answers INVALID_ARGUMENT naming the zip entry that is not DICOM', async () => {
     const files = [...(await croppedExample()).slice(0, 3), { name: 'notes.txt', bytes: new TextEncoder().encode('not DICOM') }];
-    // zipSeries names the entries 00000.dcm, 00001.dcm, ... in order.
+    // zipDicomFiles names the entries 00000.dcm, 00001.dcm, ... in order.
     await assert.rejects(predictDicomOnServer({ address: server.address, model, folds: ['0'], mirroring: false, files }), (err: grpc.ServiceError) => {
       assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
       assert.match(err.details, /^00003\.dcm: not a DICOM Part 10 file/);
