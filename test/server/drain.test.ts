@@ -33,7 +33,7 @@ describe('graceful shutdown', function () {
     const exited = new Promise<number | null>((resolve) => server.child.once('exit', resolve));
     let signalled = false;
     const late = new NnunetClient({ address: server.address });
-    let lateCall: Promise<unknown> | undefined;
+    let lateCall: Promise<grpc.ServiceError | undefined> | undefined;
     const result = await client.predictFile([input], join(tmp.dir, 'big.nii.gz'), {
       model: { dataset: '104', model_folder: MODEL_FOLDER },
       mirroring: false,
@@ -45,15 +45,15 @@ describe('graceful shutdown', function () {
         lateCall = (async () => {
           while (!server.logs.some((l) => l.event === 'draining')) await new Promise((r) => setTimeout(r, 20));
           return late.serverInfo();
-        })();
+        })().then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        );
       },
     });
     assert.ok(signalled, 'the prediction reported progress');
     assert.equal(result.summary.voxels, 48 * 96 * 80);
-    const lateError = (await lateCall!.then(
-      () => undefined,
-      (e: grpc.ServiceError) => e,
-    )) as grpc.ServiceError | undefined;
+    const lateError = await lateCall!;
     assert.equal(lateError?.code, grpc.status.UNAVAILABLE);
     client.close();
     late.close();
