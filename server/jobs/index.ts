@@ -8,6 +8,7 @@ import { trainingConcurrency } from '../config.js';
 import type { DataRoots } from '../dataset/paths.js';
 import { cudaDevices } from '../devices.js';
 import type { TrainerOptions } from '../training/trainer-options.js';
+import { GpuSlots, visibleDeviceIds } from './gpu-slots.js';
 import { jobKinds } from './kinds.js';
 import { JobQueue } from './queue.js';
 import { PostgresJobStore } from './postgres-store.js';
@@ -48,9 +49,11 @@ export async function openJobQueue(roots: DataRoots, logger?: Logger, env: NodeJ
   if (env.NNUNET_TRAIN_ITERATIONS_PER_EPOCH) trainingOverrides.numIterationsPerEpoch = positiveInt(env, 'NNUNET_TRAIN_ITERATIONS_PER_EPOCH', 250);
   if (env.NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH) trainingOverrides.numValIterationsPerEpoch = positiveInt(env, 'NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH', 50);
   const store = await openJobStore(roots, logger, env);
-  const queue = new JobQueue(store, jobKinds({ roots, trainingOverrides }), {
+  const cuda = cudaDevices().count;
+  const gpus = cuda > 0 ? new GpuSlots(visibleDeviceIds(cuda, env)) : undefined;
+  const queue = new JobQueue(store, jobKinds({ roots, trainingOverrides, gpus }), {
     // One training per CUDA device libtorch sees, NNUNET_CPU_TRAININGS on CPU (config.ts trainingConcurrency).
-    limits: { training: trainingConcurrency(env, cudaDevices().count), cpu: positiveInt(env, 'NNUNET_MAX_CPU_JOBS', 1) },
+    limits: { training: trainingConcurrency(env, cuda), cpu: positiveInt(env, 'NNUNET_MAX_CPU_JOBS', 1) },
     maxQueued: positiveInt(env, 'NNUNET_MAX_QUEUED_JOBS', 100),
     logger,
     ...(env.NNUNET_REPLICA_ID ? { replicaId: env.NNUNET_REPLICA_ID } : {}),

@@ -11,6 +11,7 @@ import { findBestConfiguration } from '../evaluation/find-best-configuration.js'
 import type { FoldEvent } from '../training/events.js';
 import { startFold, type FoldJobOptions } from '../training/run-fold.js';
 import type { TrainerOptions } from '../training/trainer-options.js';
+import type { GpuSlots } from './gpu-slots.js';
 import { JobInterrupted, type JobContext, type JobKindSpec } from './queue.js';
 
 export const KIND_TRAIN_FOLD = 'train_fold';
@@ -42,6 +43,8 @@ export interface KindsOptions {
    * NNUNET_TRAIN_VAL_ITERATIONS_PER_EPOCH): smoke tests and demos on small machines.
    */
   trainingOverrides?: Partial<TrainerOptions>;
+  /** The CUDA devices trainings are spread over (one per fold child, via CUDA_VISIBLE_DEVICES); none on CPU hosts. */
+  gpus?: GpuSlots;
 }
 
 /** The data roots of this server as the environment the stages read them from. */
@@ -93,9 +96,16 @@ function trainFoldKind(o: KindsOptions): JobKindSpec {
         overrides,
         env: rootsEnv(o.roots),
       };
+      // A CUDA training gets a device of its own (the least busy), seen by its child as device 0.
+      const gpu = options.device === 'cuda' ? o.gpus?.acquire() : undefined;
+      if (gpu) {
+        options.env = { ...options.env, CUDA_VISIBLE_DEVICES: gpu.device };
+        ctx.emit({ type: 'log', message: `training on GPU ${gpu.device}` });
+      }
       let numEpochs = 0;
       const onEvent = (e: FoldEvent) => relayFoldEvent(e, ctx, numEpochs, (n) => (numEpochs = n));
       const run = startFold(options, { onEvent });
+      void run.done.finally(() => gpu?.release());
       // Shutdown and CancelJob are graceful stops: the fold finishes its iteration and writes
       // checkpoint_latest (a restart resumes it; after a cancel, TrainFold with continue_training
       // does); a cancelled one is killed if it has not stopped within CANCEL_GRACE_MS. A job another replica
