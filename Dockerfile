@@ -44,8 +44,11 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 COPY --from=build /app/dist ./dist
 COPY protos ./protos
 COPY models ./models
+# Predict on the GPU through onnxruntime's CUDA provider (a model that cannot load on it fails with
+# a message naming the provider; NNUNET_ONNX_PROVIDERS=cpu runs inference on the CPU instead).
 ENV NODE_ENV=production NNUNET_HOME=/data nnUNet_results=/models \
-    NNUNET_HOST=0.0.0.0 NNUNET_PORT=50051 NNUNET_HEALTH_PORT=50052 NNUNET_METRICS_PORT=9464
+    NNUNET_HOST=0.0.0.0 NNUNET_PORT=50051 NNUNET_HEALTH_PORT=50052 NNUNET_METRICS_PORT=9464 \
+    NNUNET_ONNX_PROVIDERS=cuda,cpu
 VOLUME ["/data", "/models"]
 USER nnunet
 EXPOSE 50051 50052 9464

@@ -61,6 +61,8 @@ export interface ServerConfig {
    * all of it on the main thread.
    */
   preprocessWorkers: number;
+  /** onnxruntime execution providers for Predict, in priority order (`NNUNET_ONNX_PROVIDERS`, e.g. "cuda,cpu"); default cpu. */
+  onnxProviders: string[];
   /**
    * A second, plaintext port serving only grpc.health.v1, for Kubernetes gRPC probes (which cannot
    * do TLS) when the main port needs TLS or mTLS. `NNUNET_HEALTH_PORT`: -1 = off (default), 0 = pick
@@ -110,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     catalogFile: env.NNUNET_CATALOG || undefined,
     bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
     preprocessWorkers: intFromEnv(env, 'NNUNET_PREPROCESS_WORKERS', Math.min(2, availableParallelism())),
+    onnxProviders: (env.NNUNET_ONNX_PROVIDERS || 'cpu').split(',').map((s) => s.trim().toLowerCase()),
     healthPort: intFromEnv(env, 'NNUNET_HEALTH_PORT', -1),
     dicomweb: dicomWebConfigFromEnv(env),
     ...overrides,
@@ -125,6 +128,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (value < 1) throw new Error(`${key} must be at least 1, got ${value}`);
   }
   if (config.healthPort > 0 && config.healthPort === config.port) throw new Error(`NNUNET_HEALTH_PORT must differ from NNUNET_PORT (both ${config.port}): the health port is a second listener`);
+  if (config.onnxProviders.length === 0 || config.onnxProviders.some((p) => !/^[a-z][a-z0-9]*$/.test(p))) {
+    throw new Error(`NNUNET_ONNX_PROVIDERS must be a comma-separated list of onnxruntime execution provider names (e.g. "cuda,cpu"), got "${config.onnxProviders.join(',')}"`);
+  }
   if (config.preprocessWorkers < 0) throw new Error(`NNUNET_PREPROCESS_WORKERS must be >= 0 (0 = in-line on the main thread), got ${config.preprocessWorkers}`);
   if (config.maxQueuedPredictions < 0) throw new Error(`maxQueuedPredictions must be >= 0, got ${config.maxQueuedPredictions}`);
   if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');

@@ -11,6 +11,12 @@ export interface RunnerOptions {
   intraOpThreads?: number;
   /** Run the session in a worker thread of its own instead of on the calling thread. */
   thread?: boolean;
+  /**
+   * onnxruntime execution providers in priority order (NNUNET_ONNX_PROVIDERS), default ['cpu'];
+   * e.g. ['cuda', 'cpu'] with onnxruntime-node's CUDA libraries installed. One that cannot load
+   * fails the model load with a message naming it (no silent fallback to the CPU).
+   */
+  executionProviders?: string[];
 }
 
 type Session = { kind: 'here'; session: ort.InferenceSession } | { kind: 'thread'; session: OnnxThreadSession };
@@ -23,11 +29,19 @@ export class OnnxRunner {
 
   /** Loads a model from a file path or from serialised bytes. */
   static async load(model: string | Uint8Array, source: string, o: RunnerOptions = {}): Promise<OnnxRunner> {
-    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+    const providers = o.executionProviders ?? ['cpu'];
+    const options: ort.InferenceSession.SessionOptions = { executionProviders: providers, graphOptimizationLevel: 'all' };
     if (o.intraOpThreads) options.intraOpNumThreads = o.intraOpThreads;
     let session: Session;
-    if (o.thread) session = { kind: 'thread', session: await OnnxThreadSession.create(model, options) };
-    else session = { kind: 'here', session: typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options) };
+    try {
+      if (o.thread) session = { kind: 'thread', session: await OnnxThreadSession.create(model, options) };
+      else session = { kind: 'here', session: typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options) };
+    } catch (err) {
+      if (providers.length === 1 && providers[0] === 'cpu') throw err;
+      const offered = ort.listSupportedBackends().map((b) => `${b.name}${b.bundled ? '' : ' (needs its libraries installed)'}`);
+      const reason = String((err as Error).message).split('\n')[0].slice(0, 300);
+      throw new Error(`${source}: onnxruntime could not create a session with the execution providers [${providers.join(', ')}] (NNUNET_ONNX_PROVIDERS): ${reason}; this onnxruntime-node offers ${offered.join(', ')}`, { cause: err });
+    }
     const { inputNames, outputNames } = session.session;
     if (!inputNames.includes(ONNX_INPUT) || !outputNames.includes(ONNX_OUTPUT)) {
       await session.session.release();
