@@ -4,8 +4,9 @@
 // --server), which runs it in its own child process; this command streams the job's events: a
 // progress bar over the epochs on a terminal, epoch lines otherwise. Ctrl-C once: with the embedded
 // server the fold stops after the current iteration and writes checkpoint_latest (continue with
-// --c), a second Ctrl-C kills it; with a named server the job is cancelled (CancelJob stops the
-// fold after its current iteration and writes checkpoint_latest), a second Ctrl-C stops waiting.
+// --c), a second Ctrl-C exits without waiting for it; with a named server the job is cancelled
+// (CancelJob stops the fold after its current iteration and writes checkpoint_latest), a second
+// Ctrl-C stops waiting.
 //
 // A trainer module (-tr path/to/trainer.ts) and -pretrained_weights FILE are files of this
 // machine, and a module is code: the server only runs its built-in trainers and reads no client
@@ -244,7 +245,7 @@ export const trainCommand: Command = {
       'nnUNet_results/DatasetXXX_Name/<Trainer>__<Plans>__<CONFIG>/fold_FOLD/ (checkpoints, model.onnx, progress.png, ' +
       'training logs, validation/ with summary.json). -tr takes an nnU-Net trainer name (nnUNetTrainer_250epochs, ' +
       'nnUNetTrainerNoMirroring, ...) or the path of a trainer module (server/training/README.md). Ctrl-C stops after ' +
-      'the current iteration and writes checkpoint_latest; a second Ctrl-C kills the fold.',
+      'the current iteration and writes checkpoint_latest; a second Ctrl-C stops waiting for it.',
     positionals: [
       { dest: 'dataset', help: 'dataset id (e.g. 4) or name (Dataset004_Hippocampus)' },
       { dest: 'configuration', help: 'configuration, e.g. 3d_fullres' },
@@ -322,8 +323,13 @@ export const trainCommand: Command = {
       if (count === 1 && c.embedded) {
         io.stderr('stopping after the current iteration (checkpoint_latest will be written); press Ctrl-C again to kill the fold');
         void c.interruptJobs?.();
-      } else if (count === 1 || c.embedded) {
-        io.stderr(c.embedded ? 'killing the fold' : `cancelling job ${jobId} on ${c.address} (the fold stops after its current iteration and writes checkpoint_latest; continue with --c); press Ctrl-C again to stop waiting`);
+      } else if (c.embedded) {
+        // The fold is a child of this process: it stops by itself once its IPC channel closes
+        // (after its current iteration, writing checkpoint_latest), so there is nothing to wait for.
+        io.stderr('not waiting any longer: the fold stops by itself after its current iteration');
+        process.exit(130);
+      } else if (count === 1) {
+        io.stderr(`cancelling job ${jobId} on ${c.address} (the fold stops after its current iteration and writes checkpoint_latest; continue with --c); press Ctrl-C again to stop waiting`);
         void c.client.cancelJob(jobId).catch((err: Error) => io.stderr(`CancelJob failed: ${err.message}`));
       } else following.abort();
     };
