@@ -25,6 +25,8 @@ function flag(name: string, fallback: number): number {
 const concurrency = flag('concurrency', 4);
 const requests = flag('requests', 24);
 const maxConcurrent = flag('max-concurrent', 2);
+/** 0: every replica may use every core. N: each replica is held to N cores' worth of threads (onnxruntime threads and preprocessing workers), as a pod's CPU limit would, so that two replicas have twice the cores of one, as on two nodes. */
+const coresPerReplica = flag('cores-per-replica', 0);
 const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'].map((c) => join(HIPPOCAMPUS, 'imagesTr', `${c}_0000.nii.gz`));
 const MODEL = { dataset: '104', model_folder: MODEL_FOLDER };
 const ROUND_ROBIN = { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) };
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       NNUNET_DATABASE_URL: await pg.createDatabase(),
       NNUNET_MAX_CONCURRENT_PREDICTIONS: String(maxConcurrent),
       NNUNET_MAX_QUEUED_PREDICTIONS: String(concurrency),
+      ...(coresPerReplica > 0 ? { NNUNET_ONNX_THREADS: String(coresPerReplica), NNUNET_PREPROCESS_WORKERS: String(coresPerReplica) } : {}),
     };
     servers.push(await startServerProcess({ ...env, NNUNET_REPLICA_ID: 'replica-1' }));
     const installer = new NnunetClient({ address: servers[0].address });
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
       concurrency,
       requests,
       maxConcurrentPredictionsPerReplica: maxConcurrent,
+      coresPerReplica,
       one,
       two,
       ratioTwoOverOne: two.throughputPerSecond / one.throughputPerSecond,
@@ -117,17 +121,17 @@ async function main(): Promise<void> {
   }
 }
 
-function report(r: { concurrency: number; requests: number; maxConcurrentPredictionsPerReplica: number; one: Run; two: Run; ratioTwoOverOne: number; machine: { cpus: number; model?: string; node: string } }): string {
+function report(r: { concurrency: number; requests: number; maxConcurrentPredictionsPerReplica: number; coresPerReplica: number; one: Run; two: Run; ratioTwoOverOne: number; machine: { cpus: number; model?: string; node: string } }): string {
   const f = (x: number, d = 2) => x.toFixed(d);
   const load = execSync('cat /proc/loadavg').toString().split(' ').slice(0, 3).join(' ');
   const row = (x: Run) => `| ${x.replicas} | ${f(x.throughputPerSecond)} cases/s | ${f(x.wallSeconds, 1)} s | ${f(x.p50Seconds)} s | ${f(x.p95Seconds)} s | ${x.perReplica.join(' / ')} |`;
   return `
 ## Predict throughput, one replica vs two (\`bench/load-predict-replicas.bench.ts\`)
 
-Command: \`node --import tsx bench/load-predict-replicas.bench.ts --concurrency ${r.concurrency} --requests ${r.requests} --max-concurrent ${r.maxConcurrentPredictionsPerReplica} --append\`
+Command: \`node --import tsx bench/load-predict-replicas.bench.ts --concurrency ${r.concurrency} --requests ${r.requests} --max-concurrent ${r.maxConcurrentPredictionsPerReplica}${r.coresPerReplica ? ` --cores-per-replica ${r.coresPerReplica}` : ''} --append\`
 Machine: ${r.machine.cpus} cores (${r.machine.model}), Node ${r.machine.node}, shared with other work; load average after the run ${load}.
 Replicas: server processes on loopback sharing one data root and a private PostgreSQL job store, each with
-NNUNET_MAX_CONCURRENT_PREDICTIONS=${r.maxConcurrentPredictionsPerReplica}; ${r.concurrency} clients, each a grpc-js channel with \`round_robin\` over every replica;
+NNUNET_MAX_CONCURRENT_PREDICTIONS=${r.maxConcurrentPredictionsPerReplica}${r.coresPerReplica ? `, held to ${r.coresPerReplica} core(s) each (NNUNET_ONNX_THREADS=NNUNET_PREPROCESS_WORKERS=${r.coresPerReplica}, as a pod CPU limit)` : ', each free to use every core'}; ${r.concurrency} clients, each a grpc-js channel with \`round_robin\` over every replica;
 model and inputs as in the load test above (fixture 3d_fullres fold 0, mirroring on, Hippocampus cases).
 
 | replicas | throughput | wall | p50 | p95 | predictions per replica |

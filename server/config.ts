@@ -63,6 +63,8 @@ export interface ServerConfig {
   preprocessWorkers: number;
   /** onnxruntime execution providers for Predict, in priority order (`NNUNET_ONNX_PROVIDERS`, e.g. "cuda,cpu"); default cpu. */
   onnxProviders: string[];
+  /** Threads of one onnxruntime run (`NNUNET_ONNX_THREADS`); 0 = onnxruntime's choice (all cores). Set it to the pod's CPU limit. */
+  onnxThreads: number;
   /**
    * A second, plaintext port serving only grpc.health.v1, for Kubernetes gRPC probes (which cannot
    * do TLS) when the main port needs TLS or mTLS. `NNUNET_HEALTH_PORT`: -1 = off (default), 0 = pick
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bundledModels: bundledModelsFromEnv(env.NNUNET_BUNDLED_MODELS),
     preprocessWorkers: intFromEnv(env, 'NNUNET_PREPROCESS_WORKERS', Math.min(2, availableParallelism())),
     onnxProviders: (env.NNUNET_ONNX_PROVIDERS || 'cpu').split(',').map((s) => s.trim().toLowerCase()),
+    onnxThreads: intFromEnv(env, 'NNUNET_ONNX_THREADS', 0),
     healthPort: intFromEnv(env, 'NNUNET_HEALTH_PORT', -1),
     dicomweb: dicomWebConfigFromEnv(env),
     ...overrides,
@@ -131,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (config.onnxProviders.length === 0 || config.onnxProviders.some((p) => !/^[a-z][a-z0-9]*$/.test(p))) {
     throw new Error(`NNUNET_ONNX_PROVIDERS must be a comma-separated list of onnxruntime execution provider names (e.g. "cuda,cpu"), got "${config.onnxProviders.join(',')}"`);
   }
+  if (config.onnxThreads < 0) throw new Error(`NNUNET_ONNX_THREADS must be >= 0 (0 = all cores), got ${config.onnxThreads}`);
   if (config.preprocessWorkers < 0) throw new Error(`NNUNET_PREPROCESS_WORKERS must be >= 0 (0 = in-line on the main thread), got ${config.preprocessWorkers}`);
   if (config.maxQueuedPredictions < 0) throw new Error(`maxQueuedPredictions must be >= 0, got ${config.maxQueuedPredictions}`);
   if (Boolean(config.tlsCertFile) !== Boolean(config.tlsKeyFile)) throw new Error('TLS needs both NNUNET_TLS_CERT and NNUNET_TLS_KEY');

@@ -82,7 +82,7 @@ export async function startServer(config: ServerConfig, logger: Logger = pino({ 
   const metrics = createMetrics(packageVersion());
   const ctx: RpcContext = { config, metrics, logger };
   // With workers, the onnxruntime sessions run in threads of their own too (inference/onnx-thread.ts).
-  const cache = new ModelCache(config.maxLoadedModels, (n) => metrics.loadedModels.set(n), (folder, folds) => loadModelFolder(folder, { folds, thread: config.preprocessWorkers > 0, executionProviders: config.onnxProviders }));
+  const cache = new ModelCache(config.maxLoadedModels, (n) => metrics.loadedModels.set(n), (folder, folds) => loadModelFolder(folder, { folds, thread: config.preprocessWorkers > 0, executionProviders: config.onnxProviders, ...(config.onnxThreads > 0 ? { intraOpThreads: config.onnxThreads } : {}) }));
   const admission = new Admission(config.maxConcurrentPredictions, config.maxQueuedPredictions, (running, queued) => {
     metrics.predictionsInFlight.set(running);
     metrics.predictionsQueued.set(queued);
