@@ -17,6 +17,17 @@ describe('onnxruntime execution providers', function () {
     assert.deepEqual(loadConfig({ NNUNET_ONNX_PROVIDERS: 'CUDA, cpu' }).onnxProviders, ['cuda', 'cpu']);
     assert.throws(() => loadConfig({ NNUNET_ONNX_PROVIDERS: 'cuda,,cpu' }), /NNUNET_ONNX_PROVIDERS must be a comma-separated list/);
     assert.throws(() => loadConfig({ NNUNET_ONNX_PROVIDERS: 'cu da' }), /NNUNET_ONNX_PROVIDERS/);
+    // Threads per run: 0 = onnxruntime's choice; a pod sets its CPU.
+    assert.equal(loadConfig({}).onnxThreads, 0);
+    assert.equal(loadConfig({ NNUNET_ONNX_THREADS: '4' }).onnxThreads, 4);
+    assert.throws(() => loadConfig({ NNUNET_ONNX_THREADS: '-1' }), /NNUNET_ONNX_THREADS must be >= 0/);
+  });
+
+  it('runs with a bounded number of threads', async () => {
+    const runner = await OnnxRunner.load(DEMO_ONNX, 'demo', { intraOpThreads: 1 });
+    const out = await runner.run(new Float32Array(40 * 56 * 40), [1, 1, 40, 56, 40]);
+    assert.deepEqual(out.shape, [1, 3, 40, 56, 40]);
+    await runner.release();
   });
 
   it('runs on the CPU provider, in-line and in a thread', async () => {
