@@ -2,7 +2,6 @@
 // method returns a promise (or streams through a callback) and fails with the server's
 // grpc.ServiceError (code, details, metadata such as nnunet-error-field), so callers (the CLI,
 // PACS bridges) branch on status codes. Files are streamed in chunks with SHA-256 both ways.
-import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -121,17 +120,24 @@ export interface PredictDicomResult {
   seg: Buffer;
   sopInstanceUID: string;
   seriesInstanceUID: string;
-  geometry: { shape: number[]; spacing: number[]; affine: number[] };
+  geometry: PredictGeometry;
   /** The server stored the SEG into its PACS (dicomweb.storeSeg). */
   stored: boolean;
 }
 
-interface PredictDicomMessage {
-  progress?: PredictProgress;
-  geometry?: { shape: number[]; spacing: number[]; affine: number[]; dicom_seg_size_bytes: number };
-  chunk?: { output: string; offset: number; data: Buffer };
-  summary?: { dicom_seg_sha256: string; dicom_seg_sop_instance_uid: string; dicom_seg_series_instance_uid: string; dicom_seg_stored: boolean };
+/** Output sinks of one Predict call, by output; only those given are asked for. */
+interface PredictSinks {
+  segmentation?: OutputSink;
+  probabilities?: OutputSink;
+  dicomSeg?: OutputSink;
 }
+
+/** Each Predict output: its sink, and where the geometry and summary announce its size and SHA-256. */
+const PREDICT_OUTPUTS: { output: string; sink: keyof PredictSinks; size: keyof PredictGeometry; sha256: 'segmentation_sha256' | 'probabilities_sha256' | 'dicom_seg_sha256' }[] = [
+  { output: 'PREDICT_OUTPUT_SEGMENTATION', sink: 'segmentation', size: 'segmentation_size_bytes', sha256: 'segmentation_sha256' },
+  { output: 'PREDICT_OUTPUT_PROBABILITIES', sink: 'probabilities', size: 'probabilities_size_bytes', sha256: 'probabilities_sha256' },
+  { output: 'PREDICT_OUTPUT_DICOM_SEG', sink: 'dicomSeg', size: 'dicom_seg_size_bytes', sha256: 'dicom_seg_sha256' },
+];
 
 /** The series' files as one zip (stored, not deflated: pixel data is often compressed already), entries 00000.dcm, 00001.dcm, ... */
 export function zipDicomFiles(files: DicomFileBytes[]): Uint8Array {
@@ -289,7 +295,7 @@ export class NnunetClient {
     const sizes = inputFiles.map((f) => statSync(f).size);
     const header = { input_format: 'INPUT_FORMAT_NIFTI', channel_sizes_bytes: sizes };
     const total = sizes.reduce((a, b) => a + b, 0);
-    return this.predictStream(header, segmentation, probabilities, o, async (call) => {
+    return this.predictStream(header, { segmentation, probabilities }, o, async (call) => {
       let before = 0;
       for (const [channel, file] of inputFiles.entries()) {
         const progress = o.onUploadProgress && ((sent: number) => o.onUploadProgress!(before + sent, total));
@@ -310,7 +316,7 @@ export class NnunetClient {
       input_format: 'INPUT_FORMAT_RAW',
       raw_geometry: { shape: volume.shape, spacing: volume.spacing ?? [], affine: volume.affine?.flat() ?? [], voxel_type: VOXEL_TYPES[volume.channels[0].constructor.name] },
     };
-    const result = await this.predictStream(header, segmentation, probabilities, o, async (call) => {
+    const result = await this.predictStream(header, { segmentation, probabilities }, o, async (call) => {
       for (const [channel, array] of volume.channels.entries()) {
         const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
         for (let offset = 0; offset < bytes.length; offset += this.chunkSize) {
@@ -321,8 +327,13 @@ export class NnunetClient {
     return { ...result, segmentation: segmentation.bytes(), probabilities: probabilities?.bytes() };
   }
 
-  /** The Predict exchange: header, input, then progress, geometry, output chunks and summary. */
-  private async predictStream(input: object, segmentation: OutputSink, probabilities: OutputSink | undefined, o: PredictFileOptions, sendInput: (call: grpc.ClientDuplexStream<object, PredictResponseMessage>) => Promise<void>): Promise<PredictResult> {
+  /**
+   * The Predict exchange: header, input, then progress, geometry, output chunks and summary. The
+   * outputs asked for are the sinks given; each is committed with the size and SHA-256 the server
+   * announced for it, and all are discarded when the call fails.
+   */
+  private async predictStream(input: object, sinks: PredictSinks, o: PredictFileOptions, sendInput: (call: grpc.ClientDuplexStream<object, PredictResponseMessage>) => Promise<void>): Promise<PredictResult> {
+    const wanted = PREDICT_OUTPUTS.filter((p) => sinks[p.sink]);
     const start = this.method<(md: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientDuplexStream<object, PredictResponseMessage>>('InferenceService', 'Predict');
     const call = start(this.metadata(), o.deadline ? { deadline: o.deadline } : {});
     const abort = () => call.cancel();
@@ -333,7 +344,7 @@ export class NnunetClient {
         folds: o.folds ?? [],
         step_size: o.stepSize ?? 0,
         mirroring: o.mirroring,
-        outputs: ['PREDICT_OUTPUT_SEGMENTATION', ...(probabilities ? ['PREDICT_OUTPUT_PROBABILITIES'] : [])],
+        outputs: wanted.map((p) => p.output),
         ...input,
       };
       await writeWithBackpressure(call, { header });
@@ -349,19 +360,18 @@ export class NnunetClient {
         if (message.progress) o.onProgress?.(message.progress);
         else if (message.geometry) geometry = message.geometry;
         else if (message.chunk) {
-          const target = message.chunk.output === 'PREDICT_OUTPUT_PROBABILITIES' ? probabilities : segmentation;
-          if (!target) throw new Error(`the server sent ${message.chunk.output}, which was not asked for`);
-          await target.write(message.chunk.offset, message.chunk.data);
+          const output = message.chunk.output;
+          const target = wanted.find((p) => p.output === output);
+          if (!target) throw new Error(`the server sent ${output}, which was not asked for`);
+          await sinks[target.sink]!.write(message.chunk.offset, message.chunk.data);
         } else if (message.summary) summary = message.summary;
       }
       await sending;
       if (!geometry || !summary) throw new Error('the Predict stream ended without geometry and summary');
-      await segmentation.commit(geometry.segmentation_size_bytes, summary.segmentation_sha256);
-      await probabilities?.commit(geometry.probabilities_size_bytes, summary.probabilities_sha256);
+      for (const p of wanted) await sinks[p.sink]!.commit(Number(geometry[p.size]), summary[p.sha256]);
       return { geometry, summary };
     } catch (err) {
-      await segmentation.discard();
-      await probabilities?.discard();
+      for (const p of wanted) await sinks[p.sink]!.discard();
       throw err;
     } finally {
       o.signal?.removeEventListener('abort', abort);
@@ -447,53 +457,18 @@ export class NnunetClient {
    * DICOM SEG comes back, its SHA-256 checked.
    */
   async predictDicom(o: PredictDicomOptions): Promise<PredictDicomResult> {
-    const start = this.method<(md: grpc.Metadata) => grpc.ClientDuplexStream<object, PredictDicomMessage>>('InferenceService', 'Predict');
+    const seg = new MemoryOutput();
     const zip = o.files ? zipDicomFiles(o.files) : new Uint8Array(0);
-    const call = start(this.metadata());
-    const abort = () => call.cancel();
-    o.signal?.addEventListener('abort', abort, { once: true });
-    try {
-      return await new Promise<PredictDicomResult>((resolve, reject) => {
-        let seg: Buffer | undefined;
-        let geometry: PredictDicomMessage['geometry'];
-        let received = 0;
-        call.on('data', (m: PredictDicomMessage) => {
-          if (m.progress) o.onProgress?.(m.progress);
-          else if (m.geometry) {
-            geometry = m.geometry;
-            seg = Buffer.alloc(Number(m.geometry.dicom_seg_size_bytes));
-          } else if (m.chunk?.output === 'PREDICT_OUTPUT_DICOM_SEG' && seg) {
-            m.chunk.data.copy(seg, Number(m.chunk.offset));
-            received += m.chunk.data.length;
-          } else if (m.summary) {
-            const s = m.summary;
-            if (!seg || !geometry || received !== seg.length) return reject(new Error(`the server sent ${received} of ${seg?.length ?? 0} DICOM SEG bytes`));
-            if (createHash('sha256').update(seg).digest('hex') !== s.dicom_seg_sha256) return reject(new Error('the DICOM SEG received does not match the SHA-256 the server sent'));
-            resolve({ seg, sopInstanceUID: s.dicom_seg_sop_instance_uid, seriesInstanceUID: s.dicom_seg_series_instance_uid, geometry, stored: s.dicom_seg_stored });
-          }
-        });
-        call.on('error', reject);
-        call.on('end', () => reject(new Error('the Predict stream ended without a summary')));
-        call.write({
-          header: {
-            model: { dataset: o.model.dataset, configuration: o.model.configuration ?? '', trainer: o.model.trainer ?? '', plans: o.model.plans ?? '' },
-            folds: o.folds ?? [],
-            mirroring: o.mirroring ?? true,
-            outputs: ['PREDICT_OUTPUT_DICOM_SEG'],
-            input_format: 'INPUT_FORMAT_DICOM',
-            channel_sizes_bytes: o.files ? [zip.length] : [],
-            dicom_series_instance_uid: o.seriesInstanceUID ?? '',
-            dicomweb_series: o.dicomweb ? { url: o.dicomweb.url ?? '', study_instance_uid: o.dicomweb.study, series_instance_uid: o.dicomweb.series, store_seg: o.dicomweb.storeSeg ?? false } : null,
-          },
-        });
-        void (async () => {
-          for (let at = 0; at < zip.length; at += this.chunkSize) await writeWithBackpressure(call, { chunk: { channel: 0, data: Buffer.from(zip.subarray(at, at + this.chunkSize)) } });
-          call.end();
-        })().catch(reject);
-      });
-    } finally {
-      o.signal?.removeEventListener('abort', abort);
-    }
+    const header = {
+      input_format: 'INPUT_FORMAT_DICOM',
+      channel_sizes_bytes: o.files ? [zip.length] : [],
+      dicom_series_instance_uid: o.seriesInstanceUID ?? '',
+      dicomweb_series: o.dicomweb ? { url: o.dicomweb.url ?? '', study_instance_uid: o.dicomweb.study, series_instance_uid: o.dicomweb.series, store_seg: o.dicomweb.storeSeg ?? false } : null,
+    };
+    const { geometry, summary } = await this.predictStream(header, { dicomSeg: seg }, { ...o, mirroring: o.mirroring ?? true }, async (call) => {
+      for (let at = 0; at < zip.length; at += this.chunkSize) await writeWithBackpressure(call, { chunk: { channel: 0, data: Buffer.from(zip.subarray(at, at + this.chunkSize)) } });
+    });
+    return { seg: seg.bytes(), sopInstanceUID: summary.dicom_seg_sop_instance_uid, seriesInstanceUID: summary.dicom_seg_series_instance_uid, geometry, stored: summary.dicom_seg_stored };
   }
 
   // ---- Pretrained catalog, installs from it or a URL, export (ModelService) ----

@@ -169,6 +169,7 @@ export interface PredictGeometry {
   labels: LabelDefinition[];
   segmentation_size_bytes: number;
   probabilities_size_bytes: number;
+  dicom_seg_size_bytes: number;
 }
 
 export interface PredictSummary {
@@ -179,6 +180,11 @@ export interface PredictSummary {
   predict_seconds: number;
   export_seconds: number;
   voxels: number;
+  dicom_seg_sha256: string;
+  dicom_seg_sop_instance_uid: string;
+  dicom_seg_series_instance_uid: string;
+  /** The server stored the SEG into its PACS (PredictHeader.dicomweb_series.store_seg). */
+  dicom_seg_stored: boolean;
 }
 
 export interface Timestamp {
