@@ -10,11 +10,11 @@
 //    bundled Dataset004_Hippocampus is not installed, because `-d 4` would become ambiguous;
 //  - `NNUNET_BUNDLED_MODELS=none` (or an empty value) turns the whole step off; any other value is
 //    the folder to take bundled models from (default: the package's models/demo; server/config.ts).
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDatasetFolderName } from '../dataset/paths.js';
 import { temporarySibling } from '../io/atomic.js';
-import { listModels } from './repository.js';
+import { listModels, subfolders } from './repository.js';
 
 export interface BundledInstallResult {
   /** "DatasetXXX_Name/Trainer__Plans__configuration" of each model copied now. */
@@ -23,13 +23,10 @@ export interface BundledInstallResult {
   skipped: { model: string; reason: string }[];
 }
 
-const isDir = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
-
 /** Copies the bundled models missing from `resultsRoot` into it (see the module comment for the rules). */
 export function installBundledModels(bundledRoot: string, resultsRoot: string): BundledInstallResult {
   const result: BundledInstallResult = { installed: [], skipped: [] };
-  if (!isDir(bundledRoot)) return result;
-  const present = existsSync(resultsRoot) ? readdirSync(resultsRoot).filter((n) => isDir(join(resultsRoot, n))) : [];
+  const present = subfolders(resultsRoot);
   for (const model of listModels(bundledRoot)) {
     const name = `${model.dataset}/${model.trainer}__${model.plans}__${model.configuration}`;
     const id = parseDatasetFolderName(model.dataset)?.id;

@@ -18,7 +18,8 @@ export interface ModelFolder {
   folder: string;
 }
 
-const subfolders = (dir: string): string[] => {
+/** The folders in `dir` (none when it does not exist), without dot-names. */
+export const subfolders = (dir: string): string[] => {
   try {
     // Dot-names are installs in progress (temporary folders renamed into place when complete).
     return readdirSync(dir).filter((n) => !n.startsWith('.') && statSync(join(dir, n), { throwIfNoEntry: false })?.isDirectory());
