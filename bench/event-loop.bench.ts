@@ -14,20 +14,14 @@ import { NnunetClient } from '../client/sdk/index.js';
 import { writeNifti } from '../server/io/nifti.js';
 import { makePhantom } from '../test/fixtures/synthetic.js';
 import { REPO_ROOT, tempDir } from '../test/helpers.js';
-import { MODEL_FOLDER, MODEL_ZIP, startServerProcess } from '../test/server/server-process.js';
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
+import { MODEL_ZIP, startServerProcess } from '../test/server/server-process.js';
+import { FIXTURE_MODEL as MODEL, option, percentile } from './load-common.js';
 
 const shape = option('shape', '96,160,160').split(',').map(Number) as [number, number, number];
 const spacing = Number(option('spacing', '1.5'));
 const workers = Number(option('workers', '2'));
 const POLL_MS = 50;
-const MODEL = { dataset: '104', model_folder: MODEL_FOLDER };
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 interface Run {
   workers: number;

@@ -13,25 +13,18 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { NnunetClient } from '../client/sdk/index.js';
-import { HIPPOCAMPUS, REPO_ROOT, tempDir } from '../test/helpers.js';
+import { REPO_ROOT, tempDir } from '../test/helpers.js';
 import { startPostgres } from '../test/jobs/postgres.js';
-import { MODEL_FOLDER, MODEL_ZIP, startServerProcess, type ServerProcess } from '../test/server/server-process.js';
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { MODEL_ZIP, startServerProcess, type ServerProcess } from '../test/server/server-process.js';
+import { flag, FIXTURE_MODEL as MODEL, LOAD_CASES as CASES, percentile } from './load-common.js';
 
 const concurrency = flag('concurrency', 4);
 const requests = flag('requests', 24);
 const maxConcurrent = flag('max-concurrent', 2);
 /** 0: every replica may use every core. N: each replica is held to N cores' worth of threads (onnxruntime threads and preprocessing workers), as a pod's CPU limit would, so that two replicas have twice the cores of one, as on two nodes. */
 const coresPerReplica = flag('cores-per-replica', 0);
-const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'].map((c) => join(HIPPOCAMPUS, 'imagesTr', `${c}_0000.nii.gz`));
-const MODEL = { dataset: '104', model_folder: MODEL_FOLDER };
 const ROUND_ROBIN = { 'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) };
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 interface Run {
   replicas: number;

@@ -11,13 +11,9 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { NnunetClient } from '../client/sdk/index.js';
-import { HIPPOCAMPUS, REPO_ROOT, tempDir } from '../test/helpers.js';
-import { MODEL_FOLDER, MODEL_ZIP, startServerProcess } from '../test/server/server-process.js';
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { REPO_ROOT, tempDir } from '../test/helpers.js';
+import { MODEL_ZIP, startServerProcess } from '../test/server/server-process.js';
+import { flag, FIXTURE_MODEL as MODEL, LOAD_CASES as CASES, percentile } from './load-common.js';
 
 const concurrency = flag('concurrency', 4);
 const requests = flag('requests', 24);
@@ -25,10 +21,7 @@ const maxConcurrent = flag('max-concurrent', 2);
 const burst = flag('burst', 12);
 // Room for every steady-state client in the queue, none for the burst's extra calls.
 const maxQueued = Math.max(0, concurrency - maxConcurrent);
-const CASES = ['hippocampus_001', 'hippocampus_003', 'hippocampus_004'].map((c) => join(HIPPOCAMPUS, 'imagesTr', `${c}_0000.nii.gz`));
-const MODEL = { dataset: '104', model_folder: MODEL_FOLDER };
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
 /** Peak resident set of a process (VmHWM), in MiB. */
 function peakRssMiB(pid: number): number {
