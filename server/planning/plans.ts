@@ -240,6 +240,11 @@ export function formatPlans(plans: Plans): string {
 
 /** Reads and validates a plans file. */
 export async function loadPlans(path: string): Promise<Plans> {
+  return (await loadPlansWithText(path)).plans;
+}
+
+/** loadPlans, also returning the file's text as stored (GetModel hands it to clients unchanged). */
+export async function loadPlansWithText(path: string): Promise<{ plans: Plans; text: string }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -252,7 +257,7 @@ export async function loadPlans(path: string): Promise<Plans> {
   } catch (err) {
     throw new DatasetError(`not valid JSON: ${(err as Error).message}`, path);
   }
-  return parsePlans(json, path);
+  return { plans: parsePlans(json, path), text };
 }
 
 /** Validates and writes plans atomically, in nnU-Net's layout. */

@@ -15,7 +15,7 @@ import { exportModelZip } from '../models/export.js';
 import { installModelZip } from '../models/install.js';
 import { installPretrained, listPretrained, PretrainedRequestError, type InstallProgressEvent } from '../models/pretrained.js';
 import { inspectModel, listModels, type ModelFolder, type ModelInspection } from '../models/repository.js';
-import { getConfiguration, loadPlans } from '../planning/plans.js';
+import { getConfiguration, loadPlansWithText } from '../planning/plans.js';
 import { callLogger, type RpcContext } from './context.js';
 import { CallCancelledError, clientStreaming, invalidArgument, notFound, RpcError, toServiceError, unary } from './errors.js';
 import type { ModelCache } from './model-cache.js';
@@ -107,7 +107,8 @@ async function describeModel(m: ModelFolder) {
   const datasetText = await readFile(join(m.folder, 'dataset.json'), 'utf8');
   const { json, problems } = parseDatasetJson(JSON.parse(datasetText));
   if (problems.length > 0) throw new RpcError(grpc.status.FAILED_PRECONDITION, `${m.dataset}/${m.trainer}__${m.plans}__${m.configuration}/dataset.json is invalid: ${problems.join('; ')}`);
-  const plans = await loadPlans(join(m.folder, 'plans.json'));
+  // Read once: parsed for the description, and returned as stored.
+  const { plans, text: plansText } = await loadPlansWithText(join(m.folder, 'plans.json'));
   const configuration = getConfiguration(plans, m.configuration);
   return {
     model: publicModel(m),
@@ -117,7 +118,7 @@ async function describeModel(m: ModelFolder) {
     spacing: configuration.spacing,
     file_ending: json.file_ending,
     dataset_json: datasetText,
-    plans_json: await readFile(join(m.folder, 'plans.json'), 'utf8'),
+    plans_json: plansText,
   };
 }
 
